@@ -72,10 +72,10 @@ int main() {
   auto first = elect(c, 100);
   if (!first)
     return fail("no leader elected");
-  std::printf("   node %llu leads term %llu\n",
-              static_cast<unsigned long long>(first->value),
-              static_cast<unsigned long long>(
-                c.core(*first).current_term().value));
+  std::printf(
+    "   node %llu leads term %llu\n",
+    static_cast<unsigned long long>(first->value),
+    static_cast<unsigned long long>(c.core(*first).current_term().value));
 
   std::printf("2. committing 1000 commands\n");
   if (!commit_batch(c, *first, 0, 1000))
@@ -88,10 +88,10 @@ int main() {
   auto second = elect(c, 100);
   if (!second || *second == *first)
     return fail("no new leader after the crash");
-  std::printf("   node %llu leads term %llu\n",
-              static_cast<unsigned long long>(second->value),
-              static_cast<unsigned long long>(
-                c.core(*second).current_term().value));
+  std::printf(
+    "   node %llu leads term %llu\n",
+    static_cast<unsigned long long>(second->value),
+    static_cast<unsigned long long>(c.core(*second).current_term().value));
 
   std::printf("4. committing 1000 more commands without node %llu\n",
               static_cast<unsigned long long>(first->value));

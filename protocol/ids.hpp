@@ -42,11 +42,13 @@ struct strong_int {
   friend constexpr bool operator>=(strong_int a, strong_int b) noexcept {
     return a.value >= b.value;
   }
-  friend constexpr strong_int operator+(strong_int a, std::uint64_t n) noexcept {
+  friend constexpr strong_int operator+(strong_int a,
+                                        std::uint64_t n) noexcept {
     return strong_int{a.value + n};
   }
   /// @pre `a.value >= n`.
-  friend constexpr strong_int operator-(strong_int a, std::uint64_t n) noexcept {
+  friend constexpr strong_int operator-(strong_int a,
+                                        std::uint64_t n) noexcept {
     return strong_int{a.value - n};
   }
   constexpr strong_int& operator++() noexcept {

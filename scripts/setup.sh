@@ -7,6 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev libssl-dev
   librocksdb-dev libspdlog-dev libfmt-dev nlohmann-json3-dev doctest-dev
+  libyaml-cpp-dev
   clang-format
 )
 

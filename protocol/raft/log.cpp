@@ -124,17 +124,18 @@ std::vector<log_entry> raft_log::take_unstable() {
     out = slice(unstable_from_, last_index());
   unstable_from_ = last_index() + 1;
   if (!out.empty())
-    writes_.push_back(write{out.front().index, out.back().index,
-                            out.back().term});
+    writes_.push_back(
+      write{out.front().index, out.back().index, out.back().term});
   return out;
 }
 
 void raft_log::stable_to(log_index i, term_t t) noexcept {
   // The oldest write holding index i is the one acknowledged; storage is FIFO,
   // so every older write is done too.
-  auto acked = std::find_if(writes_.begin(), writes_.end(), [&](const write& w) {
-    return w.first <= i && i <= w.last && (i != w.last || w.last_term == t);
-  });
+  auto acked
+    = std::find_if(writes_.begin(), writes_.end(), [&](const write& w) {
+        return w.first <= i && i <= w.last && (i != w.last || w.last_term == t);
+      });
   if (acked == writes_.end())
     return; // Not a write of ours (e.g. from before a restart).
   if (i == acked->last) {

@@ -99,8 +99,9 @@ public:
   log_index durable_index() const noexcept {
     return durable_index_;
   }
-  /// Storage reports durable the write of `take_unstable` that ended at
-  /// (`i`, `t`); storage completes writes in the order they were taken.
+  /// Storage reports durable the entries up to (`i`, `t`) of a write handed
+  /// out by `take_unstable` (usually its last entry); storage completes
+  /// writes in the order they were taken.
   /// Entries count as durable only up to where no later write in flight
   /// rewrites them: an entry replaced and then rewritten with the same
   /// (index, term) must not be trusted on the first write's ack (ABA).

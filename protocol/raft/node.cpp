@@ -12,7 +12,8 @@
 //   EES_MUTANT_VOTE_BEFORE_PERSIST sends vote grants before the vote is
 //                                 durable (breaks §5.2 across crashes);
 //   EES_MUTANT_STALE_LOG_VOTE     grants votes without the §5.4.1
-//                                 up-to-date check (breaks leader completeness);
+//                                 up-to-date check (breaks leader
+//                                 completeness);
 //   EES_MUTANT_UNDURABLE_LEADER   leads on others' votes before its own term
 //                                 and vote are durable (a bug the simulation
 //                                 found: after a crash the node led the same
@@ -25,8 +26,7 @@ namespace {
 using ull = unsigned long long;
 
 bool is_vote_request(message_type t) {
-  return t == message_type::vote_request
-         || t == message_type::pre_vote_request;
+  return t == message_type::vote_request || t == message_type::pre_vote_request;
 }
 
 bool is_from_leader(message_type t) {
@@ -44,8 +44,7 @@ std::size_t quorum_of(std::size_t voters) {
 // -- construction -------------------------------------------------------------
 
 node::node(const raft_config& cfg, persistent_state restored)
-  : cfg_(cfg),
-    rng_state_(cfg.seed ^ (cfg.id.value * 0x9E3779B97F4A7C15ull)),
+  : cfg_(cfg), rng_state_(cfg.seed ^ (cfg.id.value * 0x9E3779B97F4A7C15ull)),
     current_term_(restored.state.current_term),
     voted_for_(restored.state.voted_for),
     log_(restored.snapshot, std::move(restored.entries)) {
@@ -85,6 +84,8 @@ void node::tick() {
   ++election_elapsed_;
   if (transfer_target_ != no_node && ++transfer_elapsed_ >= cfg_.election_ticks)
     transfer_target_ = no_node; // Thesis §3.10: abort a transfer that stalls.
+  if (transfer_target_ == no_node && !config_.is_voter(cfg_.id))
+    hand_off_leadership(); // Removed: keep trying until someone takes over.
   if (election_elapsed_ >= cfg_.election_ticks) {
     election_elapsed_ = 0;
     if (cfg_.check_quorum) {
@@ -318,8 +319,7 @@ bool node::has_ready() const {
          || current_hard_state() != last_hard_state_ || pending_snapshot_
          || log_.unstable_from() <= log_.last_index() || !msgs_.empty()
          || !msgs_after_persist_.empty() || !read_states_.empty()
-         || (commit_index_ > applying_
-             && applying_ >= log_.snapshot_index());
+         || (commit_index_ > applying_ && applying_ >= log_.snapshot_index());
 }
 
 ready node::take_ready() {
@@ -428,9 +428,9 @@ void node::reset(term_t term) {
 
 void node::reset_randomized_timeout() {
   // §5.2: randomized timeouts in [T, 2T) make split votes rare.
-  randomized_election_timeout_ =
-    cfg_.election_ticks
-    + static_cast<std::uint32_t>(next_random() % cfg_.election_ticks);
+  randomized_election_timeout_
+    = cfg_.election_ticks
+      + static_cast<std::uint32_t>(next_random() % cfg_.election_ticks);
 }
 
 void node::become_follower(term_t term, node_id leader) {
@@ -532,8 +532,8 @@ void node::handle_vote_request(const message& m) {
   up_to_date = true;
 #endif
   message out;
-  out.type = pre ? message_type::pre_vote_response
-                 : message_type::vote_response;
+  out.type
+    = pre ? message_type::pre_vote_response : message_type::vote_response;
   out.to = m.from;
   if (can_vote && up_to_date) {
     out.term = m.term;
@@ -633,14 +633,15 @@ void node::handle_heartbeat(const message& m) {
 }
 
 void node::handle_install_snapshot(const message& m) {
-  if (!m.snapshot)
-    return;
-  const auto& snap = *m.snapshot;
+  const auto& snap = m.snapshot;
   message out;
   out.type = message_type::append_response;
   out.to = m.from;
-  if (snap.last_index <= commit_index_) {
-    out.index = commit_index_;
+  if (snap.last_index <= std::max(commit_index_, log_.snapshot_index())) {
+    // Old news: everything up to there is committed here already, or a newer
+    // snapshot is being installed (its ready precedes this answer, so the
+    // answer goes out only once it is durable).
+    out.index = std::max(commit_index_, log_.snapshot_index());
   } else if (log_.match_term(snap.last_index, snap.last_term)) {
     // §7: our log already contains the snapshot's last entry; keep the log.
     commit_target_ = std::max(commit_target_, snap.last_index);
@@ -739,9 +740,9 @@ bool node::send_append(node_id to, progress& pr, bool send_if_empty) {
     send(std::move(out));
     return true;
   }
-  out.entries = log_.slice(pr.next, log_.last_index(),
-                           cfg_.max_entries_per_append,
-                           cfg_.max_bytes_per_append);
+  out.entries
+    = log_.slice(pr.next, log_.last_index(), cfg_.max_entries_per_append,
+                 cfg_.max_bytes_per_append);
   if (out.entries.empty() && !send_if_empty)
     return false;
   out.type = message_type::append_request;
@@ -789,8 +790,8 @@ bool node::maybe_commit() {
   std::sort(matches.begin(), matches.end(), std::greater<>{});
   // Bounded by our own durable log as well: committed entries are handed out
   // for applying, and must survive a crash of this node (thesis §10.2.1).
-  auto candidate =
-    std::min(matches[quorum_of(matches.size()) - 1], log_.durable_index());
+  auto candidate
+    = std::min(matches[quorum_of(matches.size()) - 1], log_.durable_index());
   if (candidate <= commit_index_)
     return false;
 #ifndef EES_MUTANT_OLD_TERM_COMMIT
@@ -819,8 +820,8 @@ void node::advance_follower_commit() {
 }
 
 void node::append_local(entry_type type, std::string data) {
-  log_.append(log_entry{current_term_, log_.last_index() + 1, type,
-                        std::move(data)});
+  log_.append(
+    log_entry{current_term_, log_.last_index() + 1, type, std::move(data)});
   broadcast_pending_ = true;
 }
 
@@ -843,14 +844,8 @@ void node::set_config(const membership& m) {
   config_ = m;
   if (role_ != role::leader)
     return;
-  if (!m.is_voter(cfg_.id)) {
-    // §6: a leader removed from the configuration steps down once the change
-    // commits; the remaining voters elect a new leader.
-    become_follower(current_term_, no_node);
-    return;
-  }
   for (auto i = progress_.begin(); i != progress_.end();) {
-    if (!m.contains(i->first))
+    if (!m.contains(i->first) && i->first != cfg_.id)
       i = progress_.erase(i);
     else
       ++i;
@@ -870,6 +865,25 @@ void node::set_config(const membership& m) {
   for (auto& [id, pr] : progress_)
     pr.is_learner = m.learners.count(id) > 0;
   broadcast_pending_ = true;
+  if (!m.is_voter(cfg_.id))
+    hand_off_leadership();
+}
+
+void node::hand_off_leadership() {
+  // Thesis §4.2.2: a leader removed from the configuration must not simply
+  // stop: with the new configuration active only once committed, the
+  // remaining voters may not know the commit yet and still need our vote. So
+  // the removed leader stops taking proposals, brings the most up-to-date
+  // remaining voter level with its log and hands leadership to it.
+  auto target = no_node;
+  for (auto id : config_.voters) {
+    auto i = progress_.find(id);
+    if (i != progress_.end()
+        && (target == no_node || i->second.match > progress_.at(target).match))
+      target = id;
+  }
+  if (target != no_node)
+    transfer_leadership(target);
 }
 
 // -- reads --------------------------------------------------------------------
@@ -898,8 +912,7 @@ void node::release_reads(std::uint64_t round, node_id from) {
 }
 
 void node::start_pending_reads() {
-  if (reads_before_commit_.empty()
-      || log_.term(commit_index_) != current_term_)
+  if (reads_before_commit_.empty() || log_.term(commit_index_) != current_term_)
     return;
   auto waiting = std::move(reads_before_commit_);
   reads_before_commit_.clear();

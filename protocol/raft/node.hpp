@@ -18,17 +18,6 @@
 
 namespace ees::raft {
 
-/// The durable state a replica restarts from, as read back from storage.
-struct persistent_state {
-  hard_state state;
-  /// The newest durable snapshot. A new group bootstraps with a snapshot at
-  /// index 0 whose `config` holds the initial voters; a joining node starts
-  /// with an empty one and learns its membership from the leader.
-  snapshot_meta snapshot;
-  /// Durable entries after the snapshot, contiguous.
-  std::vector<log_entry> entries;
-};
-
 /// Result of `node::propose`.
 struct propose_result {
   raft_errc error = raft_errc::ok;
@@ -47,7 +36,9 @@ struct propose_result {
 /// sequence of calls yields the same readies.
 class node {
 public:
-  /// Creates a replica from its durable state.
+  /// Creates a replica from its durable state. The embedding restores its
+  /// state machine from `restored.snapshot`'s data; committed entries after
+  /// the snapshot are handed out again through `ready::committed`.
   /// @pre `validate(cfg)` returned an empty string.
   node(const raft_config& cfg, persistent_state restored);
 
@@ -88,7 +79,9 @@ public:
   raft_errc compact(log_index index);
 
   /// Reports the outcome of streaming a snapshot to `peer`. On failure the
-  /// leader probes again.
+  /// leader probes again. The embedding must report every install_snapshot
+  /// it was asked to send, including those it dropped: until then the peer
+  /// stays paused in the snapshot state.
   void report_snapshot(node_id peer, bool success);
 
   /// Reports that `peer` could not be reached; replication falls back to probe.
@@ -177,6 +170,7 @@ private:
   // -- membership -------------------------------------------------------------
   void apply_committed_configs(log_index from, log_index to);
   void set_config(const membership& m);
+  void hand_off_leadership();
 
   // -- reads ------------------------------------------------------------------
   void release_reads(std::uint64_t round, node_id from);

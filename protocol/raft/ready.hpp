@@ -33,7 +33,10 @@ struct persist_ack {
 /// 4. apply `committed` in index order (they are durable already) and report
 ///    progress with `node::on_applied`;
 /// 5. serve each `read_states` entry once the state machine applied its index.
-/// Readies must be persisted in the order they were taken.
+/// Readies must be persisted in the order they were taken, and a ready's
+/// `messages_after_persist` wait for every earlier ready to be durable even
+/// when the ready itself has nothing to write (an acknowledgement may vouch
+/// for entries an earlier ready wrote).
 struct ready {
   std::optional<soft_state> soft;
   std::optional<hard_state> state;

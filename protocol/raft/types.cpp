@@ -220,10 +220,9 @@ std::string describe(const message& m) {
         out << " read=" << m.context;
       break;
     case message_type::install_snapshot:
-      if (m.snapshot)
-        out << " snapshot=" << m.snapshot->last_term.value << '/'
-            << m.snapshot->last_index.value << ' '
-            << encode_membership(m.snapshot->config);
+      out << " snapshot=" << m.snapshot.last_term.value << '/'
+          << m.snapshot.last_index.value << ' '
+          << encode_membership(m.snapshot.config);
       break;
     case message_type::timeout_now:
       break;

@@ -18,7 +18,7 @@ namespace ees::raft {
 /// What a log entry carries.
 enum class entry_type : std::uint8_t {
   normal = 0, ///< An opaque command for the state machine.
-  noop = 1,   ///< Appended by every new leader (§5.4.2, thesis §6.4).
+  noop = 1, ///< Appended by every new leader (§5.4.2, thesis §6.4).
   config = 2, ///< A membership change; `data` holds an encoded conf_change.
 };
 
@@ -101,12 +101,31 @@ struct snapshot_meta {
     return a.last_index == b.last_index && a.last_term == b.last_term
            && a.config == b.config;
   }
+  friend bool operator!=(const snapshot_meta& a, const snapshot_meta& b) {
+    return !(a == b);
+  }
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, snapshot_meta& x) {
   return f(x.last_index, x.last_term, x.config);
 }
+
+/// The durable state a replica restarts from, as read back from storage.
+struct persistent_state {
+  hard_state state;
+  /// The newest durable snapshot. A new group bootstraps with a snapshot at
+  /// index 0 whose `config` holds the initial voters; a joining node starts
+  /// with an empty one and learns its membership from the leader.
+  snapshot_meta snapshot;
+  /// Durable entries after the snapshot, contiguous.
+  std::vector<log_entry> entries;
+
+  friend bool operator==(const persistent_state& a, const persistent_state& b) {
+    return a.state == b.state && a.snapshot == b.snapshot
+           && a.entries == b.entries;
+  }
+};
 
 /// Encodes a whole membership as the data of a config entry. Config entries
 /// carry the complete new membership, not a delta, so any replica can rebuild
@@ -118,9 +137,9 @@ std::optional<membership> decode_membership(const std::string& data);
 /// One-server-at-a-time membership change (thesis §4.1, §4.2.1).
 struct conf_change {
   enum class kind : std::uint8_t {
-    add_learner = 0,     ///< Adds a non-voting member that starts catching up.
+    add_learner = 0, ///< Adds a non-voting member that starts catching up.
     promote_learner = 1, ///< Turns a caught-up learner into a voter.
-    remove_node = 2,     ///< Removes a voter or learner.
+    remove_node = 2, ///< Removes a voter or learner.
   };
   kind op = kind::add_learner;
   node_id node;
@@ -135,23 +154,24 @@ auto inspect(Inspector& f, conf_change& x) {
   return f(x.op, x.node);
 }
 
-/// Applies `cc` to `m`; returns false (and leaves `m` unchanged) when the change
-/// makes no sense for `m`, e.g. promoting a node that is not a learner.
+/// Applies `cc` to `m`; returns false (and leaves `m` unchanged) when the
+/// change makes no sense for `m`, e.g. promoting a node that is not a learner.
 bool apply_conf_change(membership& m, const conf_change& cc);
 
 /// The kinds of Raft RPCs. Requests and responses are separate kinds; their
 /// fields are interpreted per kind as documented on `message`.
 enum class message_type : std::uint8_t {
-  pre_vote_request = 0,   ///< Thesis §9.6: would you vote for me in `term`?
-  pre_vote_response = 1,  ///< Answer; never changes the voter's state.
-  vote_request = 2,       ///< RequestVote (§5.2).
-  vote_response = 3,      ///< RequestVote reply; sent after the vote is durable.
-  append_request = 4,     ///< AppendEntries with entries (§5.3).
-  append_response = 5,    ///< AppendEntries reply; sent after entries are durable.
-  heartbeat_request = 6,  ///< Empty AppendEntries (§5.2), also carries ReadIndex context.
+  pre_vote_request = 0, ///< Thesis §9.6: would you vote for me in `term`?
+  pre_vote_response = 1, ///< Answer; never changes the voter's state.
+  vote_request = 2, ///< RequestVote (§5.2).
+  vote_response = 3, ///< RequestVote reply; sent after the vote is durable.
+  append_request = 4, ///< AppendEntries with entries (§5.3).
+  append_response = 5, ///< AppendEntries reply; sent after entries are durable.
+  heartbeat_request
+  = 6, ///< Empty AppendEntries (§5.2), also carries ReadIndex context.
   heartbeat_response = 7, ///< Heartbeat reply.
-  install_snapshot = 8,   ///< InstallSnapshot metadata (§7); data flows outside.
-  timeout_now = 9,        ///< Leader transfer: campaign at once (thesis §3.10).
+  install_snapshot = 8, ///< InstallSnapshot metadata (§7); data flows outside.
+  timeout_now = 9, ///< Leader transfer: campaign at once (thesis §3.10).
 };
 
 /// Returns the kind's name, e.g. "append_request".
@@ -171,7 +191,8 @@ const char* to_string(message_type t);
 ///   follower suggests probing next.
 /// - heartbeat: `commit` = min(leader commit, follower match); `context` =
 ///   ReadIndex round, echoed in the response.
-/// - install_snapshot: `snapshot`; the response is an append_response.
+/// - install_snapshot: `snapshot` (unused by every other kind, and left
+///   empty there); the response is an append_response.
 struct message {
   message_type type = message_type::append_request;
   node_id from;
@@ -184,15 +205,14 @@ struct message {
   bool reject = false;
   log_index reject_hint;
   std::uint64_t context = 0;
-  std::optional<snapshot_meta> snapshot;
+  snapshot_meta snapshot;
 
   friend bool operator==(const message& a, const message& b) {
     return a.type == b.type && a.from == b.from && a.to == b.to
-           && a.term == b.term && a.log_term == b.log_term
-           && a.index == b.index && a.entries == b.entries
-           && a.commit == b.commit && a.reject == b.reject
-           && a.reject_hint == b.reject_hint && a.context == b.context
-           && a.snapshot == b.snapshot;
+           && a.term == b.term && a.log_term == b.log_term && a.index == b.index
+           && a.entries == b.entries && a.commit == b.commit
+           && a.reject == b.reject && a.reject_hint == b.reject_hint
+           && a.context == b.context && a.snapshot == b.snapshot;
   }
 };
 

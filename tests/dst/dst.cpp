@@ -68,9 +68,9 @@ std::uint64_t hash_bytes(const std::string& s) {
 }
 
 std::uint64_t hash_entry(const log_entry& e) {
-  return mix(mix(mix(e.term.value, e.index.value),
-                 static_cast<std::uint64_t>(e.type)),
-             hash_bytes(e.data));
+  return mix(
+    mix(mix(e.term.value, e.index.value), static_cast<std::uint64_t>(e.type)),
+    hash_bytes(e.data));
 }
 
 // -- the simulated world ------------------------------------------------------
@@ -80,17 +80,17 @@ struct options {
   std::uint64_t seed = 0;
   std::size_t voters = 3;
   std::uint64_t chaos_ticks = 300;
-  std::uint64_t drop = 0;        // per mille
-  std::uint64_t duplicate = 0;   // per mille
-  std::uint64_t crash = 0;       // per mille per tick
-  std::uint64_t partition = 0;   // per mille per tick
-  std::uint64_t compact = 0;     // per mille per tick
-  std::uint64_t reconfig = 0;    // per mille per tick
-  std::uint64_t transfer = 0;    // per mille per tick
-  std::uint64_t propose = 0;     // per mille per tick
+  std::uint64_t drop = 0; // per mille
+  std::uint64_t duplicate = 0; // per mille
+  std::uint64_t crash = 0; // per mille per tick
+  std::uint64_t partition = 0; // per mille per tick
+  std::uint64_t compact = 0; // per mille per tick
+  std::uint64_t reconfig = 0; // per mille per tick
+  std::uint64_t transfer = 0; // per mille per tick
+  std::uint64_t propose = 0; // per mille per tick
   std::uint64_t persist_lag = 0; // per mille: chance a persist waits a round
-  std::uint64_t max_delay = 0;   // ticks a message may spend in the network
-  std::uint64_t step_crash = 0;  // per 100k events: crash between events
+  std::uint64_t max_delay = 0; // ticks a message may spend in the network
+  std::uint64_t step_crash = 0; // per 100k events: crash between events
   std::size_t max_inflight = 4;
   std::size_t batch = 8; // max entries per append
   bool pre_vote = true;
@@ -114,8 +114,7 @@ options derive_options(std::uint64_t seed, std::size_t voters_override) {
   rng r{seed * 7919 + 17};
   options o;
   o.seed = seed;
-  o.voters = voters_override != 0 ? voters_override
-                                  : (r.chance(500) ? 3 : 5);
+  o.voters = voters_override != 0 ? voters_override : (r.chance(500) ? 3 : 5);
   o.chaos_ticks = 200 + r.below(200);
   o.drop = r.below(200);
   o.duplicate = r.below(100);
@@ -237,8 +236,8 @@ private:
   void check_written(const sim_node& n, const log_entry& e,
                      std::optional<term_t> prev_term) {
     auto key = std::make_pair(e.index.value, e.term.value);
-    auto value =
-      std::make_pair(hash_entry(e), prev_term ? prev_term->value : ~0ull);
+    auto value
+      = std::make_pair(hash_entry(e), prev_term ? prev_term->value : ~0ull);
     auto [it, fresh] = entries_.emplace(key, value);
     if (!fresh && it->second.first != value.first)
       violation("log matching: node " + to_string(n.id)
@@ -266,8 +265,9 @@ private:
                 + to_string(n.stable.last_index()));
     else if (commit > n.stable.snapshot.last_index
              && commit >= core.log().first_index()
-             && n.stable.entries[commit.value - n.stable.snapshot.last_index.value
-                                 - 1]
+             && n.stable
+                    .entries[commit.value - n.stable.snapshot.last_index.value
+                             - 1]
                     .term
                   != core.log().at(commit).term)
       violation("node " + to_string(n.id) + " committed " + to_string(commit)
@@ -275,8 +275,8 @@ private:
     for (auto i = std::max(n.last_commit + 1, core.log().first_index());
          i <= commit && i <= core.log().last_index(); ++i) {
       const auto& e = core.log().at(i);
-      auto [it, fresh] =
-        committed_.emplace(i.value, std::make_pair(e.term.value, hash_entry(e)));
+      auto [it, fresh] = committed_.emplace(
+        i.value, std::make_pair(e.term.value, hash_entry(e)));
       if (!fresh && it->second.second != hash_entry(e))
         violation("state machine safety: node " + to_string(n.id)
                   + " committed a different entry at " + to_string(i));
@@ -317,9 +317,9 @@ private:
         continue;
       auto t = core.log().term(i);
       if (!t || t->value != entry.first) {
-        violation("leader completeness: leader " + to_string(n.id)
-                  + " of term " + to_string(core.current_term())
-                  + " lacks committed entry " + to_string(i));
+        violation("leader completeness: leader " + to_string(n.id) + " of term "
+                  + to_string(core.current_term()) + " lacks committed entry "
+                  + to_string(i));
         return;
       }
     }
@@ -441,8 +441,9 @@ private:
     if (w.state)
       d.state = *w.state;
     if (d.state.commit_index > d.last_index())
-      violation("node " + to_string(n.id) + " persisted commit index beyond "
-                "its log");
+      violation("node " + to_string(n.id)
+                + " persisted commit index beyond "
+                  "its log");
     n.core->on_persisted(w.ack);
     for (auto& m : w.after_persist)
       send(n, std::move(m));
@@ -457,8 +458,8 @@ private:
     auto copies = (!healed_ && rng_.chance(opt_.duplicate)) ? 2 : 1;
     for (int i = 0; i < copies; ++i) {
       auto delay = healed_ ? 0 : rng_.below(opt_.max_delay + 1);
-      network_.push_back(in_flight{now_ + delay, next_seq_++, m,
-                                   from.incarnation});
+      network_.push_back(
+        in_flight{now_ + delay, next_seq_++, m, from.incarnation});
     }
   }
 
@@ -497,8 +498,7 @@ private:
     if (f.msg.type == message_type::install_snapshot) {
       // The chunks arrived: the snapshot's data is the cluster-wide machine
       // state at that index (checked for agreement when taken).
-      if (!f.msg.snapshot
-          || snapshots_.count(f.msg.snapshot->last_index.value) == 0) {
+      if (snapshots_.count(f.msg.snapshot.last_index.value) == 0) {
         violation("install_snapshot without known snapshot data");
         return;
       }
@@ -567,14 +567,14 @@ private:
   }
 
   /// One-server changes: add the spare as a learner, promote it once caught
-  /// up, or remove a voter while more than three remain.
+  /// up, or remove a voter while more than two remain.
   void reconfigure(sim_node& l) {
     const auto& cfg = l.core->config();
     conf_change cc;
     if (!cfg.learners.empty()) {
       cc.op = conf_change::kind::promote_learner;
       cc.node = *cfg.learners.begin();
-    } else if (cfg.voters.size() > 3 && rng_.chance(700)) {
+    } else if (cfg.voters.size() > 2 && rng_.chance(700)) {
       cc.op = conf_change::kind::remove_node;
       auto i = rng_.below(cfg.voters.size());
       cc.node = *std::next(cfg.voters.begin(), static_cast<std::ptrdiff_t>(i));
@@ -746,8 +746,9 @@ private:
       }
     }
     if (violations_ == 0)
-      violation("liveness: no proposal committed within " + std::to_string(bound)
-                + " ticks after the faults healed; " + cluster_state());
+      violation("liveness: no proposal committed within "
+                + std::to_string(bound) + " ticks after the faults healed; "
+                + cluster_state());
   }
 
   /// A one-line summary of every node, for failure reports.
@@ -760,8 +761,9 @@ private:
         continue;
       }
       const auto& c = *n.core;
-      out << ' ' << to_string(c.current_role()) << " t=" << c.current_term().value
-          << " lead=" << c.leader().value << " commit=" << c.commit_index().value
+      out << ' ' << to_string(c.current_role())
+          << " t=" << c.current_term().value << " lead=" << c.leader().value
+          << " commit=" << c.commit_index().value
           << " last=" << c.log().last_term().value << '/'
           << c.log().last_index().value
           << " snap=" << c.log().snapshot_index().value << ' '
@@ -791,7 +793,7 @@ private:
   std::map<std::uint64_t, std::pair<std::uint64_t, std::uint64_t>>
     committed_; // index -> (term, entry hash)
   std::map<std::uint64_t, std::uint64_t> machines_; // applied -> state hash
-  std::map<std::uint64_t, machine> snapshots_;      // index -> state
+  std::map<std::uint64_t, machine> snapshots_; // index -> state
   std::map<std::uint64_t, std::pair<node_id, std::uint64_t>>
     leaders_; // term -> (leader, incarnation)
   std::map<std::uint64_t, pending_read_check> reads_;
@@ -832,9 +834,8 @@ int main(int argc, char** argv) {
     } else if (arg == "--expect-violation") {
       expect_violation = true;
     } else {
-      std::fprintf(stderr,
-                   "usage: dst [--seeds N] [--first-seed S] [--seed S] "
-                   "[--voters 3|5] [--expect-violation]\n");
+      std::fprintf(stderr, "usage: dst [--seeds N] [--first-seed S] [--seed S] "
+                           "[--voters 3|5] [--expect-violation]\n");
       return 2;
     }
   }
@@ -853,8 +854,8 @@ int main(int argc, char** argv) {
         first_failure = s;
       if (failed_seeds <= 5 || single) {
         std::printf("seed %llu FAILED (%s): %s\n",
-                    static_cast<unsigned long long>(s),
-                    opt.describe().c_str(), sim.failure().c_str());
+                    static_cast<unsigned long long>(s), opt.describe().c_str(),
+                    sim.failure().c_str());
         std::printf("  reproduce: dst --seed %llu\n",
                     static_cast<unsigned long long>(s));
       }
@@ -865,12 +866,13 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(total_steps),
               static_cast<unsigned long long>(total_violations));
   if (failed_seeds > 0)
-    std::printf("dst: %llu failing seeds; first failing seed %llu (%llu of %llu "
-                "seeds run before it)\n",
-                static_cast<unsigned long long>(failed_seeds),
-                static_cast<unsigned long long>(first_failure),
-                static_cast<unsigned long long>(first_failure - first_seed + 1),
-                static_cast<unsigned long long>(seeds));
+    std::printf(
+      "dst: %llu failing seeds; first failing seed %llu (%llu of %llu "
+      "seeds run before it)\n",
+      static_cast<unsigned long long>(failed_seeds),
+      static_cast<unsigned long long>(first_failure),
+      static_cast<unsigned long long>(first_failure - first_seed + 1),
+      static_cast<unsigned long long>(seeds));
   auto failed = total_violations > 0;
   return failed == expect_violation ? 0 : 1;
 }

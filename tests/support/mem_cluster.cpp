@@ -433,10 +433,9 @@ std::size_t mem_cluster::deliver(node_id to, const message_filter& select) {
       notify_drop(m, drop_reason::link_cut);
       continue;
     }
-    auto is_snapshot = m.type == raft::message_type::install_snapshot
-                       && m.snapshot.has_value();
+    auto is_snapshot = m.type == raft::message_type::install_snapshot;
     if (is_snapshot) {
-      auto idx = m.snapshot->last_index;
+      auto idx = m.snapshot.last_index;
       n.incoming_snapshots[idx] = snapshot_content(m.from, idx);
     }
     auto result = n.core->step(m);

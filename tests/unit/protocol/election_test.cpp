@@ -26,7 +26,8 @@ int ticks_until_campaign(node& n, int limit = 1000) {
 
 } // namespace
 
-// -- §5.1 terms ------------------------------------------------------------------
+// -- §5.1 terms
+// ------------------------------------------------------------------
 
 TEST_CASE("§5.1 a node adopts a higher term and forgets its old vote") {
   node n{config_of(1), restored(hard_state{1_t, 3_n, 0_i}, {})};
@@ -59,7 +60,8 @@ TEST_CASE("§5.1 a stale leader steps down on a higher term") {
   CHECK(n.propose("x").error == raft_errc::not_leader);
 }
 
-TEST_CASE("§5.1 a message with a stale term is rejected without changing state") {
+TEST_CASE(
+  "§5.1 a message with a stale term is rejected without changing state") {
   node n{config_of(1), restored(hard_state{3_t, no_node, 0_i}, {entry(1, 1)})};
   drain_all(n);
   SUBCASE("append request") {
@@ -88,7 +90,8 @@ TEST_CASE("§5.1 a message with a stale term is rejected without changing state"
   }
 }
 
-// -- §5.2 leader election ---------------------------------------------------------
+// -- §5.2 leader election
+// ---------------------------------------------------------
 
 TEST_CASE("§5.2 a follower starts an election after its election timeout") {
   node n{without_pre_vote(1), bootstrap(members({1, 2, 3}))};
@@ -178,11 +181,13 @@ TEST_CASE("§5.2 randomized election timeouts stay in bounds in later terms") {
   CHECK(n.current_term() == 0_t); // pre-votes never bump the term
 }
 
-TEST_CASE("§5.2 a node grants at most one vote per term, also across restarts") {
+TEST_CASE(
+  "§5.2 a node grants at most one vote per term, also across restarts") {
   replica r{config_of(1), bootstrap(members({1, 2, 3}))};
   r.core->step(vote_request(2, 1, 1, 0, 0));
   auto rd = drain(*r.core, r.disk);
-  auto votes = filter(rd.messages_after_persist, message_type::vote_response, 2);
+  auto votes
+    = filter(rd.messages_after_persist, message_type::vote_response, 2);
   REQUIRE(votes.size() == 1);
   CHECK_FALSE(votes[0].reject);
   CHECK(votes[0].term == 1_t);
@@ -199,15 +204,15 @@ TEST_CASE("§5.2 a node grants at most one vote per term, also across restarts")
   }
   auto& n = *r.core;
   n.step(vote_request(3, 1, 1, 0, 0));
-  auto refused = filter(all_messages(drain(n, r.disk)),
-                        message_type::vote_response, 3);
+  auto refused
+    = filter(all_messages(drain(n, r.disk)), message_type::vote_response, 3);
   REQUIRE(refused.size() == 1);
   CHECK(refused[0].reject);
   CHECK(n.voted_for() == 2_n);
   // The candidate it voted for may ask again (a lost reply) and gets the vote.
   n.step(vote_request(2, 1, 1, 0, 0));
-  auto again = filter(all_messages(drain(n, r.disk)),
-                      message_type::vote_response, 2);
+  auto again
+    = filter(all_messages(drain(n, r.disk)), message_type::vote_response, 2);
   REQUIRE(again.size() == 1);
   CHECK_FALSE(again[0].reject);
 }
@@ -219,7 +224,7 @@ TEST_CASE("§5.2 a candidate wins with votes from a majority") {
   REQUIRE(n.current_role() == role::candidate);
   n.step(vote_response(2, 1, 1, true));
   CHECK(n.current_role() == role::candidate); // 2 of 5
-  n.step(vote_response(2, 1, 1, true));       // a duplicate counts once
+  n.step(vote_response(2, 1, 1, true)); // a duplicate counts once
   CHECK(n.current_role() == role::candidate);
   n.step(vote_response(3, 1, 1, true));
   CHECK(n.current_role() == role::leader);
@@ -251,7 +256,8 @@ TEST_CASE("§5.2 a candidate rejected by a majority does not become leader") {
   CHECK(n.propose("x").error == raft_errc::not_leader);
 }
 
-TEST_CASE("§5.2 a candidate steps down on an append from a leader of its term") {
+TEST_CASE(
+  "§5.2 a candidate steps down on an append from a leader of its term") {
   node n{without_pre_vote(1), bootstrap(members({1, 2, 3}))};
   REQUIRE(n.campaign() == raft_errc::ok);
   drain(n);
@@ -285,7 +291,8 @@ TEST_CASE("§5.2 a leader sends heartbeats to every peer each heartbeat "
   }
 }
 
-// -- §5.4.1 election restriction -------------------------------------------------
+// -- §5.4.1 election restriction
+// -------------------------------------------------
 
 TEST_CASE("§5.4.1 a vote is refused to a candidate whose log is less up to "
           "date") {
@@ -307,8 +314,8 @@ TEST_CASE("§5.4.1 a vote is refused to a candidate whose log is less up to "
   for (const auto& c : cases) {
     CAPTURE(c.why);
     n.step(vote_request(c.from, 1, c.term, c.last_index, c.last_term));
-    auto replies = filter(all_messages(drain(n)), message_type::vote_response,
-                          c.from);
+    auto replies
+      = filter(all_messages(drain(n)), message_type::vote_response, c.from);
     REQUIRE(replies.size() == 1);
     CHECK(replies[0].reject == !c.granted);
     CHECK(replies[0].term == term_t{c.term});
@@ -323,8 +330,8 @@ TEST_CASE("§5.4.1 a pre-vote is refused to a candidate whose log is less up "
          restored(hard_state{2_t, no_node, 0_i}, entries_with_terms({1, 2}))};
   drain_all(n);
   n.step(vote_request(2, 1, 3, 5, 1, true));
-  auto replies = filter(all_messages(drain(n)),
-                        message_type::pre_vote_response, 2);
+  auto replies
+    = filter(all_messages(drain(n)), message_type::pre_vote_response, 2);
   REQUIRE(replies.size() == 1);
   CHECK(replies[0].reject);
   CHECK(n.current_term() == 2_t);
@@ -336,7 +343,8 @@ TEST_CASE("§5.4.1 a pre-vote is refused to a candidate whose log is less up "
   CHECK(n.voted_for() == no_node);
 }
 
-// -- thesis §9.6 pre-vote ---------------------------------------------------------
+// -- thesis §9.6 pre-vote
+// ---------------------------------------------------------
 
 TEST_CASE("thesis §9.6 pre-vote does not bump terms") {
   node n{config_of(1),
@@ -414,7 +422,8 @@ TEST_CASE("thesis §9.6 without pre-vote a rejoining node does disrupt the "
   CHECK(g.leaders().size() <= 1);
 }
 
-// -- thesis §4.2.3 and §6.2: leases and check-quorum -------------------------------
+// -- thesis §4.2.3 and §6.2: leases and check-quorum
+// -------------------------------
 
 TEST_CASE("thesis §4.2.3 a follower that hears from its leader ignores vote "
           "requests") {

@@ -17,8 +17,8 @@
 #include <initializer_list>
 #include <map>
 #include <memory>
-#include <ostream>
 #include <optional>
+#include <ostream>
 #include <set>
 #include <string>
 #include <utility>
@@ -68,9 +68,8 @@ inline std::set<node_id> ids(std::initializer_list<std::uint64_t> xs) {
   return out;
 }
 
-inline membership
-members(std::initializer_list<std::uint64_t> voters,
-        std::initializer_list<std::uint64_t> learners = {}) {
+inline membership members(std::initializer_list<std::uint64_t> voters,
+                          std::initializer_list<std::uint64_t> learners = {}) {
   return membership{ids(voters), ids(learners)};
 }
 
@@ -106,8 +105,8 @@ inline raft_config config_of(std::uint64_t id, std::uint64_t seed_base = 0) {
 /// The durable state of a fresh member of a new group (snapshot 0 carries the
 /// initial configuration).
 inline persistent_state bootstrap(const membership& m) {
-  return persistent_state{hard_state{}, snapshot_meta{log_index{0}, term_t{0}, m},
-                          {}};
+  return persistent_state{
+    hard_state{}, snapshot_meta{log_index{0}, term_t{0}, m}, {}};
 }
 
 /// Durable state of a replica that already has a log.
@@ -204,11 +203,11 @@ inline std::vector<message> filter(const std::vector<message>& ms,
 }
 
 inline bool is_persist_gated(message_type t) {
-  return t == message_type::vote_response
-         || t == message_type::append_response;
+  return t == message_type::vote_response || t == message_type::append_response;
 }
 
-// -- storage stand-in -----------------------------------------------------------
+// -- storage stand-in
+// -----------------------------------------------------------
 
 /// Does to `disk` what the ready contract asks of storage, instantly.
 inline void persist(persistent_state& disk, const ready& rd) {
@@ -287,12 +286,12 @@ inline void win_election(node& n, std::vector<std::uint64_t> granting = {2}) {
   drain(n);
 }
 
-// -- an in-memory group -----------------------------------------------------------
+// -- an in-memory group
+// -----------------------------------------------------------
 
 /// One simulated server: the core plus what its environment did for it.
 struct replica {
-  replica(raft_config c, persistent_state ps)
-    : cfg(c), disk(std::move(ps)) {
+  replica(raft_config c, persistent_state ps) : cfg(c), disk(std::move(ps)) {
     core.emplace(cfg, disk);
   }
 
@@ -358,7 +357,8 @@ public:
     return *at(id).core;
   }
 
-  // -- faults -------------------------------------------------------------------
+  // -- faults
+  // -------------------------------------------------------------------
 
   /// Drops every message between `a` and `b`, both ways.
   void cut(std::uint64_t a, std::uint64_t b) {
@@ -385,7 +385,8 @@ public:
   /// band) snapshot transfer as successful to the sender.
   bool auto_report_snapshot = true;
 
-  // -- manual driving -----------------------------------------------------------------
+  // -- manual driving
+  // -----------------------------------------------------------------
 
   /// Processes one ready of `id` like a real environment would and returns the
   /// messages it may now send (`messages` then `messages_after_persist`).
@@ -417,8 +418,7 @@ public:
     }
     if (!rd.committed.empty())
       r.core->on_applied(rd.committed.back().index);
-    r.reads.insert(r.reads.end(), rd.read_states.begin(),
-                   rd.read_states.end());
+    r.reads.insert(r.reads.end(), rd.read_states.begin(), rd.read_states.end());
     return all_messages(rd);
   }
 
@@ -480,8 +480,8 @@ public:
     stabilize();
     for (int i = 0; i < max_ticks && !pred(); ++i)
       tick_all();
-    REQUIRE_MESSAGE(pred(), "condition not reached within " << max_ticks
-                                                             << " ticks");
+    REQUIRE_MESSAGE(pred(),
+                    "condition not reached within " << max_ticks << " ticks");
   }
 
   /// Campaigns on `id` and stabilizes; requires that it won.

@@ -6,7 +6,8 @@ using namespace ees;
 using namespace ees::raft;
 using namespace ees::raft::test;
 
-// -- thesis §6.4 ReadIndex ------------------------------------------------------------
+// -- thesis §6.4 ReadIndex
+// ------------------------------------------------------------
 
 TEST_CASE("thesis §6.4 ReadIndex releases a read only after a quorum "
           "acknowledged a heartbeat round") {
@@ -29,7 +30,8 @@ TEST_CASE("thesis §6.4 ReadIndex releases a read only after a quorum "
   for (const auto& m : hbs)
     CHECK(m.context == round);
   auto ack_from = [&](std::uint64_t peer) {
-    REQUIRE(g.deliver(filter(hbs, message_type::heartbeat_request, peer).at(0)));
+    REQUIRE(
+      g.deliver(filter(hbs, message_type::heartbeat_request, peer).at(0)));
     auto replies = filter(g.process(peer), message_type::heartbeat_response, 1);
     REQUIRE(replies.size() == 1);
     CHECK(replies[0].context == round);
@@ -105,7 +107,8 @@ TEST_CASE("thesis §6.4 only the leader serves ReadIndex") {
   CHECK(g.at(2).reads.empty());
 }
 
-// -- thesis §3.10 leadership transfer -------------------------------------------------
+// -- thesis §3.10 leadership transfer
+// -------------------------------------------------
 
 TEST_CASE("thesis §3.10 leader transfer hands leadership to an up-to-date "
           "target with timeout_now") {

@@ -54,7 +54,7 @@ TEST_CASE("thesis §3.8 raft_log: new entries are handed out once and become "
   CHECK(log.unstable_from() == 4_i);
   CHECK(log.take_unstable().empty());
   CHECK(log.durable_index() == 1_i); // handed out is not durable
-  log.stable_to(3_i, 1_t);            // storage acknowledges the whole write
+  log.stable_to(3_i, 1_t); // storage acknowledges the whole write
   CHECK(log.durable_index() == 3_i);
   // Two writes in flight are acknowledged in order, one at a time.
   log.append(entry(4, 1));
@@ -131,7 +131,7 @@ TEST_CASE("thesis §3.8 raft_log::stable_to ignores an acknowledgement for an "
   REQUIRE(log.take_unstable().size() == 1); // write A: (2, 1)
   REQUIRE(log.append_or_replace({entry(2, 2, "new")}));
   REQUIRE(log.take_unstable().size() == 1); // write B: (2, 2)
-  log.stable_to(2_i, 1_t);                  // A is done, B is not
+  log.stable_to(2_i, 1_t); // A is done, B is not
   CHECK(log.durable_index() < 2_i);
   log.stable_to(2_i, 2_t); // B is done
   CHECK(log.durable_index() == 2_i);
@@ -151,7 +151,7 @@ TEST_CASE("thesis §3.8 raft_log::stable_to ignores an acknowledgement "
   REQUIRE(log.take_unstable().size() == 1); // write B: (2, 2)
   REQUIRE(log.append_or_replace({entry(2, 1, "a")}));
   REQUIRE(log.take_unstable().size() == 1); // write C: (2, 1) again
-  log.stable_to(2_i, 1_t);                  // A done; B and C in flight
+  log.stable_to(2_i, 1_t); // A done; B and C in flight
   CHECK(log.durable_index() < 2_i);
   log.stable_to(2_i, 2_t); // B done; C in flight
   CHECK(log.durable_index() < 2_i);

@@ -180,7 +180,7 @@ TEST_CASE("§6 a membership change that does not fit the configuration is "
         == raft_errc::invalid_conf_change); // already a voter
   CHECK(n.propose_conf_change(remove(9)).error
         == raft_errc::invalid_conf_change); // not a member
-  CHECK(n.log().last_index() == last);      // nothing was appended
+  CHECK(n.log().last_index() == last); // nothing was appended
 }
 
 TEST_CASE("§6 only the leader accepts membership changes") {
@@ -227,12 +227,64 @@ TEST_CASE("§6 apply_conf_change follows the one-server-at-a-time rules") {
   CHECK(apply_conf_change(m, remove(2)));
   CHECK(m == members({1, 3, 4}));
   auto before = m;
-  CHECK_FALSE(apply_conf_change(m, promote(3)));     // not a learner
-  CHECK_FALSE(apply_conf_change(m, promote(9)));     // not a member
+  CHECK_FALSE(apply_conf_change(m, promote(3))); // not a learner
+  CHECK_FALSE(apply_conf_change(m, promote(9))); // not a member
   CHECK_FALSE(apply_conf_change(m, add_learner(1))); // already a voter
-  CHECK_FALSE(apply_conf_change(m, remove(9)));      // not a member
+  CHECK_FALSE(apply_conf_change(m, remove(9))); // not a member
   CHECK(m == before);
   CHECK(apply_conf_change(m, add_learner(5)));
   CHECK(apply_conf_change(m, remove(5))); // learners can be removed too
   CHECK(m == before);
+}
+
+TEST_CASE("thesis §4.2.3 a removed server does not disrupt the remaining "
+          "group") {
+  group g{{1, 2, 3}};
+  g.elect(1);
+  auto t = g.core(1).current_term();
+  REQUIRE(g.core(1).propose_conf_change(remove(3)).error == raft_errc::ok);
+  g.stabilize();
+  REQUIRE(g.core(1).config() == members({1, 2}));
+  // Node 3 no longer hears from the leader; it keeps ticking and (pre-)
+  // campaigning, yet the leader of {1, 2} stays in place in the same term.
+  for (int i = 0; i < 200; ++i)
+    g.tick_all();
+  CHECK(g.core(1).current_role() == role::leader);
+  CHECK(g.core(1).current_term() == t);
+  CHECK(g.core(2).leader() == 1_n);
+  auto idx = g.propose(1, "still here");
+  g.stabilize();
+  CHECK(g.core(2).commit_index() >= idx);
+}
+
+// Regression (liveness): the leader used to step down the moment its removal
+// committed, without telling anyone about the commit. The only remaining
+// voter still ran the old configuration {1, 2}, needed node 1's vote, and node
+// 1 refused it forever because its own log was longer (§5.4.1). Now a removed
+// leader stops taking proposals and hands leadership to a caught-up voter.
+TEST_CASE("thesis §4.2.2 a two-voter group that removes its leader elects "
+          "the survivor") {
+  group g{{1, 2}};
+  g.elect(1);
+  auto& leader = g.core(1);
+  auto removal = leader.propose_conf_change(remove(1));
+  REQUIRE(removal.error == raft_errc::ok);
+  // Node 2 receives and acknowledges the removal...
+  for (const auto& m : g.process(1))
+    g.deliver(m);
+  auto acks = filter(g.process(2), message_type::append_response, 1);
+  REQUIRE(acks.size() == 1);
+  // ...while the leader appends one more command that never reaches node 2.
+  REQUIRE(leader.propose("late").error == raft_errc::ok);
+  g.process(1);
+  g.deliver(acks[0]);
+  REQUIRE(leader.commit_index() >= removal.index);
+  CHECK(leader.config() == members({2}));
+  if (leader.current_role() == role::leader)
+    CHECK(leader.propose("refused").error == raft_errc::proposal_dropped);
+  // Node 2 is the whole new configuration; it must eventually lead it.
+  g.run_until([&] { return g.core(2).current_role() == role::leader; }, 300);
+  auto idx = g.propose(2, "after");
+  g.stabilize();
+  CHECK(g.core(2).commit_index() >= idx);
 }

@@ -14,12 +14,13 @@ std::vector<message> append_responses(const ready& rd, std::uint64_t to) {
 
 } // namespace
 
-// -- §5.3 log replication -----------------------------------------------------------
+// -- §5.3 log replication
+// -----------------------------------------------------------
 
 TEST_CASE("§5.3 a follower rejects an append whose previous entry does not "
           "match") {
-  node n{config_of(1), restored(hard_state{1_t, no_node, 0_i},
-                                entries_with_terms({1, 1}))};
+  node n{config_of(1),
+         restored(hard_state{1_t, no_node, 0_i}, entries_with_terms({1, 1}))};
   drain_all(n);
   SUBCASE("previous index beyond the log") {
     n.step(append_request(2, 1, 2, 3, 2, {entry(4, 2)}, 0));
@@ -48,8 +49,8 @@ TEST_CASE("§5.3 a follower rejects an append whose previous entry does not "
 }
 
 TEST_CASE("§5.3 a conflicting suffix is replaced by the leader's entries") {
-  auto disk = restored(hard_state{1_t, no_node, 1_i},
-                       entries_with_terms({1, 1, 1}));
+  auto disk
+    = restored(hard_state{1_t, no_node, 1_i}, entries_with_terms({1, 1, 1}));
   node n{config_of(1), disk};
   for (int i = 0; i < 4 && n.has_ready(); ++i)
     drain(n, disk);
@@ -89,8 +90,8 @@ TEST_CASE("§5.3 an append that matches the log does not truncate later "
 TEST_CASE("§5.3 a follower's commit follows the leader's but never passes its "
           "durable log") {
   node n{config_of(1), bootstrap(members({1, 2, 3}))};
-  n.step(append_request(2, 1, 1, 0, 0, {entry(1, 1, "a"), entry(2, 1, "b")},
-                        2));
+  n.step(
+    append_request(2, 1, 1, 0, 0, {entry(1, 1, "a"), entry(2, 1, "b")}, 2));
   auto rd = n.take_ready();
   CHECK(rd.entries.size() == 2);
   CHECK(rd.committed.empty());
@@ -162,12 +163,12 @@ TEST_CASE("§5.3 the leader backs up next_index until the logs match and "
   };
   // Node 1 (future leader) holds 1:1 2:1 3:3; node 2 holds a divergent
   // 1:1 2:2 2:2 2:2 suffix from a deposed leader of term 2.
-  g.add(cfg(1), restored(hard_state{3_t, no_node, 0_i},
-                         entries_with_terms({1, 1, 3})));
+  g.add(cfg(1),
+        restored(hard_state{3_t, no_node, 0_i}, entries_with_terms({1, 1, 3})));
   g.add(cfg(2), restored(hard_state{3_t, no_node, 0_i},
                          entries_with_terms({1, 2, 2, 2})));
-  g.add(cfg(3), restored(hard_state{3_t, no_node, 0_i},
-                         entries_with_terms({1, 1})));
+  g.add(cfg(3),
+        restored(hard_state{3_t, no_node, 0_i}, entries_with_terms({1, 1})));
   g.elect(1);
   g.stabilize();
   auto& leader = g.core(1);
@@ -183,7 +184,8 @@ TEST_CASE("§5.3 the leader backs up next_index until the logs match and "
   g.check_applied_agree();
 }
 
-// -- §5.4.2 committing entries from previous terms --------------------------------
+// -- §5.4.2 committing entries from previous terms
+// --------------------------------
 
 TEST_CASE("§5.4.2 a leader never commits an entry of an older term by "
           "counting replicas (Figure 8)") {
@@ -198,9 +200,10 @@ TEST_CASE("§5.4.2 a leader never commits an entry of an older term by "
     return c;
   };
   group g;
-  g.add(cfg(1), restored(hard_state{2_t, 1_n, 0_i}, entries_with_terms({1, 2})));
-  g.add(cfg(2), restored(hard_state{2_t, no_node, 0_i},
-                         entries_with_terms({1})));
+  g.add(cfg(1),
+        restored(hard_state{2_t, 1_n, 0_i}, entries_with_terms({1, 2})));
+  g.add(cfg(2),
+        restored(hard_state{2_t, no_node, 0_i}, entries_with_terms({1})));
   REQUIRE(g.core(1).campaign() == raft_errc::ok);
   bool saw_old_term_ack = false;
   for (int round = 0; round < 50 && g.core(1).commit_index() < 3_i; ++round) {
@@ -248,14 +251,16 @@ TEST_CASE("§5.4.2 a leader commits an entry of its term once a majority holds "
   g.check_applied_agree();
 }
 
-// -- thesis §3.8: persist before you send -------------------------------------------
+// -- thesis §3.8: persist before you send
+// -------------------------------------------
 
 TEST_CASE("thesis §3.8 a vote is sent only after it is durable") {
   node n{config_of(1), bootstrap(members({1, 2, 3}))};
   n.step(vote_request(2, 1, 1, 0, 0));
   auto rd = n.take_ready();
   CHECK(filter(rd.messages, message_type::vote_response).empty());
-  auto votes = filter(rd.messages_after_persist, message_type::vote_response, 2);
+  auto votes
+    = filter(rd.messages_after_persist, message_type::vote_response, 2);
   REQUIRE(votes.size() == 1);
   CHECK_FALSE(votes[0].reject);
   CHECK(rd.must_persist());
@@ -271,8 +276,8 @@ TEST_CASE("thesis §3.8 an append is acknowledged only after its entries are "
   n.step(append_request(2, 1, 1, 0, 0, {entry(1, 1, "x")}, 0));
   auto rd = n.take_ready();
   CHECK(filter(rd.messages, message_type::append_response).empty());
-  auto acks = filter(rd.messages_after_persist, message_type::append_response,
-                     2);
+  auto acks
+    = filter(rd.messages_after_persist, message_type::append_response, 2);
   REQUIRE(acks.size() == 1);
   CHECK_FALSE(acks[0].reject);
   CHECK(acks[0].index == 1_i);
@@ -318,7 +323,7 @@ TEST_CASE("thesis §3.8 a leader counts its own entries only once they are "
   CHECK(rd2.committed[0].data == "x");
 }
 
-TEST_CASE("thesis §3.8 proposals between two readies go out as one append per "
+TEST_CASE("batching: proposals between two readies go out as one append per "
           "follower") {
   node n{config_of(1), bootstrap(members({1, 2, 3}))};
   win_election(n);
@@ -359,4 +364,83 @@ TEST_CASE("thesis §3.8 no ready releases an acknowledgement early in a busy "
   for (const auto& m : g.delivered())
     gated += is_persist_gated(m.type) ? 1 : 0;
   CHECK(gated > 0);
+}
+
+TEST_CASE("thesis §3.8 a follower with pipelined writes commits only what "
+          "storage holds (ABA)") {
+  // Entry 2 is written as (2,1), overwritten with (2,2), then rewritten as
+  // (2,1) by three leaders while storage still works on the first write. The
+  // first write's acknowledgement must not make entry 2 count as durable:
+  // the later writes may yet leave (2,2) on disk.
+  auto disk = restored(hard_state{1_t, no_node, 1_i}, entries_with_terms({1}));
+  node n{config_of(1), disk};
+  std::vector<log_entry> applied;
+  auto apply = [&](const ready& rd) {
+    for (const auto& e : rd.committed) {
+      auto durable = durable_entry(disk, e.index);
+      CHECK_MESSAGE((durable && *durable == e),
+                    "applies " << e.index.value << " before it is durable");
+      applied.push_back(e);
+    }
+  };
+  apply(n.take_ready());
+  n.step(append_request(2, 1, 1, 1, 1, {entry(2, 1, "a")}, 1));
+  auto a = n.take_ready();
+  apply(a);
+  n.step(append_request(3, 1, 2, 1, 1, {entry(2, 2, "b")}, 1));
+  auto b = n.take_ready();
+  apply(b);
+  n.step(append_request(
+    2, 1, 3, 1, 1, {entry(2, 1, "a"), entry(3, 3, "", entry_type::noop)}, 3));
+  auto c = n.take_ready();
+  apply(c);
+  REQUIRE(c.entries.size() == 2);
+  for (auto* rd : {&a, &b}) {
+    persist(disk, *rd);
+    n.on_persisted(rd->ack);
+    CHECK(n.commit_index() <= 1_i);
+    apply(n.take_ready());
+  }
+  persist(disk, c);
+  n.on_persisted(c.ack);
+  CHECK(n.commit_index() == 3_i);
+  apply(n.take_ready());
+  REQUIRE(applied.size() == 3);
+  CHECK(applied[1] == entry(2, 1, "a"));
+  CHECK(applied[2].index == 3_i);
+}
+
+TEST_CASE("§5.3 a restarted node re-applies its committed entries after its "
+          "snapshot") {
+  auto disk
+    = restored(hard_state{2_t, no_node, 2_i}, entries_with_terms({1, 2, 2}));
+  node n{config_of(1), disk};
+  CHECK(n.commit_index() == 2_i);
+  CHECK(n.current_term() == 2_t);
+  auto rd = drain(n);
+  REQUIRE(rd.committed.size() == 2);
+  CHECK(rd.committed[0] == entry(1, 1, "e1"));
+  CHECK(rd.committed[1] == entry(2, 2, "e2"));
+  CHECK(n.log().last_index() == 3_i); // the uncommitted entry is kept
+  CHECK(rd.entries.empty()); // and not written again
+}
+
+TEST_CASE("§5.2 a single-voter group elects itself once its vote is durable "
+          "and commits alone") {
+  node n{config_of(1), bootstrap(members({1}))};
+  REQUIRE(n.campaign() == raft_errc::ok);
+  for (int i = 0; i < 4 && n.current_role() != role::leader; ++i)
+    drain(n);
+  REQUIRE(n.current_role() == role::leader);
+  auto res = n.propose("solo");
+  REQUIRE(res.error == raft_errc::ok);
+  std::vector<log_entry> applied;
+  for (int i = 0; i < 4 && n.has_ready(); ++i) {
+    auto rd = drain(n);
+    CHECK(rd.messages.empty());
+    applied.insert(applied.end(), rd.committed.begin(), rd.committed.end());
+  }
+  CHECK(n.commit_index() == res.index);
+  REQUIRE_FALSE(applied.empty());
+  CHECK(applied.back().data == "solo");
 }

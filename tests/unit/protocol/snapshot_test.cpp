@@ -37,10 +37,10 @@ TEST_CASE("§7 the snapshot records the membership in force at its index") {
   group g{{1, 2, 3}};
   g.elect(1);
   auto& n = g.core(1);
-  REQUIRE(n.propose_conf_change(
-            conf_change{conf_change::kind::add_learner, 4_n})
-            .error
-          == raft_errc::ok);
+  REQUIRE(
+    n.propose_conf_change(conf_change{conf_change::kind::add_learner, 4_n})
+      .error
+    == raft_errc::ok);
   g.stabilize();
   auto idx = g.propose(1, "x");
   g.stabilize();
@@ -71,11 +71,10 @@ TEST_CASE("§7 the leader sends a snapshot to a follower that needs compacted "
     50);
   auto snaps = filter(g.delivered(), message_type::install_snapshot, 3);
   REQUIRE_FALSE(snaps.empty());
-  REQUIRE(snaps.front().snapshot);
   CHECK(snaps.front().from == 1_n);
-  CHECK(snaps.front().snapshot->last_index == snap_index);
-  CHECK(snaps.front().snapshot->last_term == leader.log().snapshot_term());
-  CHECK(snaps.front().snapshot->config == members({1, 2, 3}));
+  CHECK(snaps.front().snapshot.last_index == snap_index);
+  CHECK(snaps.front().snapshot.last_term == leader.log().snapshot_term());
+  CHECK(snaps.front().snapshot.config == members({1, 2, 3}));
   // The follower restored from it instead of replaying compacted entries.
   auto& f = g.at(3);
   CHECK(f.core->log().snapshot_index() == snap_index);
@@ -115,8 +114,7 @@ TEST_CASE("§7 a failed snapshot transfer makes the leader try again") {
   };
   g.run_until(
     [&] {
-      return g.core(3).log().snapshot_index()
-             == leader.log().snapshot_index();
+      return g.core(3).log().snapshot_index() == leader.log().snapshot_index();
     },
     100);
   CHECK(failed_once);
@@ -125,8 +123,8 @@ TEST_CASE("§7 a failed snapshot transfer makes the leader try again") {
 
 TEST_CASE("§7 a follower restores from a snapshot and discards its "
           "conflicting log") {
-  auto disk = restored(hard_state{1_t, no_node, 1_i},
-                       entries_with_terms({1, 1, 1}));
+  auto disk
+    = restored(hard_state{1_t, no_node, 1_i}, entries_with_terms({1, 1, 1}));
   node n{config_of(1), disk};
   for (int i = 0; i < 4 && n.has_ready(); ++i)
     drain(n, disk); // applies entry 1
@@ -138,8 +136,8 @@ TEST_CASE("§7 a follower restores from a snapshot and discards its "
   for (const auto& e : rd.committed)
     CHECK(e.index > 5_i); // the snapshot replaces entries 2..5
   CHECK(filter(rd.messages, message_type::append_response).empty());
-  auto acks = filter(rd.messages_after_persist, message_type::append_response,
-                     2);
+  auto acks
+    = filter(rd.messages_after_persist, message_type::append_response, 2);
   REQUIRE(acks.size() == 1);
   CHECK_FALSE(acks[0].reject);
   CHECK(acks[0].index == 5_i);
@@ -176,12 +174,13 @@ TEST_CASE("§7 a snapshot installed by a follower carries its membership") {
 }
 
 TEST_CASE("§7 a follower ignores a snapshot older than its commit index") {
-  auto disk = restored(hard_state{1_t, no_node, 3_i},
-                       entries_with_terms({1, 1, 1}));
+  auto disk
+    = restored(hard_state{1_t, no_node, 3_i}, entries_with_terms({1, 1, 1}));
   node n{config_of(1), disk};
   for (int i = 0; i < 4 && n.has_ready(); ++i)
     drain(n, disk);
-  n.step(install_snapshot(2, 1, 1, snapshot_meta{2_i, 1_t, members({1, 2, 3})}));
+  n.step(
+    install_snapshot(2, 1, 1, snapshot_meta{2_i, 1_t, members({1, 2, 3})}));
   auto rd = drain(n, disk);
   CHECK_FALSE(rd.snapshot);
   CHECK(n.log().snapshot_index() == 0_i);
@@ -192,4 +191,31 @@ TEST_CASE("§7 a follower ignores a snapshot older than its commit index") {
   CHECK_FALSE(acks[0].reject);
   CHECK(acks[0].index >= 2_i);
   CHECK(acks[0].index <= 3_i);
+}
+
+// Regression (found by a seeded randomized schedule): a follower whose newer
+// snapshot was not yet durable restored an older one over it, and
+// applied_index() then pointed past its log.
+TEST_CASE("§7 a follower never replaces a pending snapshot by an older one") {
+  persistent_state disk = bootstrap(members({1, 2, 3}));
+  node n{config_of(1), disk};
+  n.step(
+    install_snapshot(2, 1, 1, snapshot_meta{10_i, 1_t, members({1, 2, 3})}));
+  auto newer = n.take_ready(); // storage starts installing snapshot 10
+  REQUIRE(newer.snapshot);
+  // A new leader whose own snapshot is older sends it before the first one
+  // is durable.
+  n.step(
+    install_snapshot(3, 1, 2, snapshot_meta{8_i, 1_t, members({1, 2, 3})}));
+  auto older = n.take_ready();
+  CHECK((!older.snapshot || older.snapshot->last_index >= 10_i));
+  persist(disk, newer);
+  n.on_persisted(newer.ack);
+  persist(disk, older);
+  n.on_persisted(older.ack);
+  drain_all(n);
+  CHECK(n.log().snapshot_index() == 10_i);
+  CHECK(disk.snapshot.last_index == 10_i); // the state machine never goes back
+  CHECK(n.applied_index() <= n.log().last_index());
+  CHECK(n.commit_index() == 10_i);
 }
