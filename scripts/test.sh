@@ -72,6 +72,7 @@ formatting() {
 stage "setup" ./scripts/setup.sh
 stage "build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEES_DST_SEEDS="$seeds"
 stage "ctest" ctest --test-dir build --output-on-failure -j "$jobs"
+grep -h "^dst:\|^scenario:" build/Testing/Temporary/LastTest.log 2>/dev/null || true
 stage "bench smoke" ./build/bench/core_bench --smoke
 if [ "${EES_SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
@@ -79,6 +80,7 @@ if [ "${EES_SKIP_ASAN:-0}" != 1 ]; then
   stage "build asan+ubsan" build build-asan -DCMAKE_BUILD_TYPE=Debug \
     -DEES_SANITIZE=ON -DEES_BUILD_BENCH=OFF -DEES_DST_SEEDS=2000
   stage "ctest asan+ubsan" ctest --test-dir build-asan --output-on-failure -j "$jobs"
+  grep -h "^dst:" build-asan/Testing/Temporary/LastTest.log 2>/dev/null || true
 fi
 if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
   for m in old_term_commit vote_before_persist stale_log_vote undurable_leader; do

@@ -457,20 +457,10 @@ void node::become_leader() {
   reset(current_term_);
   role_ = role::leader;
   leader_ = cfg_.id;
-  for (auto id : config_.voters)
-    progress_[id] = progress{};
-  for (auto id : config_.learners)
-    progress_[id].is_learner = true;
-  for (auto& [id, pr] : progress_) {
-    pr.next = log_.last_index() + 1;
-    pr.recent_active = true;
-  }
-  if (auto self = progress_.find(cfg_.id); self != progress_.end()) {
-    self->second.become_replicate();
-    self->second.maybe_update(log_.durable_index());
-  } else {
-    progress_[cfg_.id].maybe_update(log_.durable_index());
-  }
+  track_members();
+  auto& self = progress_[cfg_.id];
+  self.become_replicate();
+  self.maybe_update(log_.durable_index());
   // §5.4.2 / thesis §6.4: commit an entry of the new term at once; no
   // membership change before it commits.
   append_local(entry_type::noop, {});
@@ -844,29 +834,34 @@ void node::set_config(const membership& m) {
   config_ = m;
   if (role_ != role::leader)
     return;
+  track_members();
+  broadcast_pending_ = true;
+  if (!m.is_voter(cfg_.id))
+    hand_off_leadership();
+}
+
+void node::track_members() {
+  // The leader itself stays tracked even when removed: it still counts its
+  // durable log while handing off.
   for (auto i = progress_.begin(); i != progress_.end();) {
-    if (!m.contains(i->first) && i->first != cfg_.id)
+    if (!config_.contains(i->first) && i->first != cfg_.id)
       i = progress_.erase(i);
     else
       ++i;
   }
-  for (auto id : m.voters)
-    if (progress_.count(id) == 0) {
-      auto& pr = progress_[id];
-      pr.next = log_.last_index() + 1;
-      pr.recent_active = true;
-    }
-  for (auto id : m.learners)
-    if (progress_.count(id) == 0) {
-      auto& pr = progress_[id];
-      pr.next = log_.last_index() + 1;
-      pr.recent_active = true;
-    }
+  auto add = [&](node_id id) {
+    if (progress_.count(id) > 0)
+      return;
+    auto& pr = progress_[id];
+    pr.next = log_.last_index() + 1;
+    pr.recent_active = true; // Give new members a full check-quorum round.
+  };
+  for (auto id : config_.voters)
+    add(id);
+  for (auto id : config_.learners)
+    add(id);
   for (auto& [id, pr] : progress_)
-    pr.is_learner = m.learners.count(id) > 0;
-  broadcast_pending_ = true;
-  if (!m.is_voter(cfg_.id))
-    hand_off_leadership();
+    pr.is_learner = config_.learners.count(id) > 0;
 }
 
 void node::hand_off_leadership() {
@@ -922,18 +917,19 @@ void node::start_pending_reads() {
 
 // -- helpers ------------------------------------------------------------------
 
-void node::send(message m) {
+message node::stamped(message m) const {
   m.from = cfg_.id;
   if (m.term.value == 0)
     m.term = current_term_;
-  msgs_.push_back(std::move(m));
+  return m;
+}
+
+void node::send(message m) {
+  msgs_.push_back(stamped(std::move(m)));
 }
 
 void node::send_after_persist(message m) {
-  m.from = cfg_.id;
-  if (m.term.value == 0)
-    m.term = current_term_;
-  msgs_after_persist_.push_back(std::move(m));
+  msgs_after_persist_.push_back(stamped(std::move(m)));
 }
 
 hard_state node::current_hard_state() const {

@@ -170,12 +170,17 @@ private:
   // -- membership -------------------------------------------------------------
   void apply_committed_configs(log_index from, log_index to);
   void set_config(const membership& m);
+  /// Leader: one progress per member (next = last + 1 for new ones), none for
+  /// non-members.
+  void track_members();
   void hand_off_leadership();
 
   // -- reads ------------------------------------------------------------------
   void release_reads(std::uint64_t round, node_id from);
   void start_pending_reads();
 
+  /// Fills in the sender and, unless set, the current term.
+  message stamped(message m) const;
   void send(message m);
   void send_after_persist(message m);
   hard_state current_hard_state() const;
