@@ -867,8 +867,8 @@ int main(int argc, char** argv) {
               static_cast<unsigned long long>(total_violations));
   if (failed_seeds > 0)
     std::printf(
-      "dst: %llu failing seeds; first failing seed %llu (%llu of %llu "
-      "seeds run before it)\n",
+      "dst: %llu failing seeds; the first is seed %llu (caught after %llu of "
+      "%llu seeds)\n",
       static_cast<unsigned long long>(failed_seeds),
       static_cast<unsigned long long>(first_failure),
       static_cast<unsigned long long>(first_failure - first_seed + 1),
