@@ -17,7 +17,11 @@
 //   EES_MUTANT_UNDURABLE_LEADER   leads on others' votes before its own term
 //                                 and vote are durable (a bug the simulation
 //                                 found: after a crash the node led the same
-//                                 term twice with different entries).
+//                                 term twice with different entries);
+//   EES_MUTANT_LAZY_COMMIT        writes the commit index only after the
+//                                 entries it covers (a bug review found: a
+//                                 restart could run a configuration two
+//                                 changes old).
 
 namespace ees::raft {
 
@@ -933,7 +937,21 @@ void node::send_after_persist(message m) {
 }
 
 hard_state node::current_hard_state() const {
-  return hard_state{current_term_, voted_for_, commit_index_};
+  // The commit index written with a batch is the one its entries will have
+  // once durable: everything up to commit_target_ is committed and matches
+  // the leader, and every entry up to last_index() is in this batch or an
+  // earlier one. Writing only the in-memory commit (bounded by what is
+  // durable *before* this batch) would let a crash keep a config entry k+1
+  // without the commit of entry k, and a restart would run a membership two
+  // changes old, whose quorums need not overlap the newest one's (thesis
+  // §4.1). The in-memory commit_index_ still waits for durability.
+#ifndef EES_MUTANT_LAZY_COMMIT
+  auto persisted_commit
+    = std::max(commit_index_, std::min(commit_target_, log_.last_index()));
+#else
+  auto persisted_commit = commit_index_;
+#endif
+  return hard_state{current_term_, voted_for_, persisted_commit};
 }
 
 std::uint64_t node::next_random() {

@@ -183,6 +183,8 @@ private:
   message stamped(message m) const;
   void send(message m);
   void send_after_persist(message m);
+  /// The hard state to write with the next ready (see the commit rule in
+  /// node.cpp).
   hard_state current_hard_state() const;
   std::uint64_t next_random();
 

@@ -190,8 +190,8 @@ public:
     membership initial;
     for (std::size_t i = 1; i <= o.voters; ++i)
       initial.voters.insert(node_id{i});
-    // One spare node outside the configuration, to be added as a learner.
-    auto universe = o.voters + 1;
+    // Two spare nodes outside the configuration, to be added as learners.
+    auto universe = o.voters + 2;
     for (std::size_t i = 1; i <= universe; ++i) {
       sim_node n;
       n.id = node_id{i};
@@ -732,7 +732,8 @@ private:
             return;
         }
       }
-      for (int round = 0; round < 4; ++round) {
+      // Without faults a tick spans many round trips: work until quiet.
+      for (int round = 0; round < 1000 && busy(); ++round) {
         for (auto& [id, n] : nodes_)
           if (n.core) {
             process_ready(n);
@@ -749,6 +750,16 @@ private:
       violation("liveness: no proposal committed within "
                 + std::to_string(bound) + " ticks after the faults healed; "
                 + cluster_state());
+  }
+
+  /// Whether any node has work or any message is in flight.
+  bool busy() const {
+    if (!network_.empty())
+      return true;
+    for (const auto& [id, n] : nodes_)
+      if (n.core && (n.core->has_ready() || !n.writes.empty()))
+        return true;
+    return false;
   }
 
   /// A one-line summary of every node, for failure reports.

@@ -1,0 +1,40 @@
+// The APPLIER actor: one per group, feeds committed entries to the host's
+// state machine (etcd's apply loop, braft's FSMCaller).
+#pragma once
+
+#include "actors/interfaces.hpp"
+#include "ees/cluster/state_machine.hpp"
+
+#include <vector>
+
+namespace ees::actors {
+
+/// The state of the APPLIER actor.
+///
+/// It outlives restarts of its replica: a restarted replica hands out
+/// committed entries from its snapshot on again, and the applier skips those
+/// it applied already, so the state machine sees each entry exactly once.
+struct applier_state {
+  static inline const char* name = "applier";
+
+  /// Applies `entries` (ascending) that are newer than `applied`.
+  applied_batch apply(const std::vector<raft::log_entry>& entries);
+
+  /// Fires the leadership callbacks of the state machine.
+  void on_leadership(bool leading, term_t term);
+
+  applier_actor::stateful_pointer<applier_state> self = nullptr;
+  group_id group;
+  node_id node;
+  cluster::state_machine_ptr machine;
+  /// Every entry up to here reached the state machine.
+  log_index applied;
+  bool leading = false;
+};
+
+/// Spawns the applier of `group` on `node`, applying to `machine`.
+applier_actor::behavior_type
+applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
+        node_id node, cluster::state_machine_ptr machine);
+
+} // namespace ees::actors

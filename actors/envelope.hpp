@@ -1,0 +1,72 @@
+// Wire types of the actor layer: Raft messages addressed to a group, and the
+// small results replicas and appliers exchange.
+#pragma once
+
+#include "protocol/ids.hpp"
+#include "protocol/raft/types.hpp"
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ees::actors {
+
+/// A Raft message of one group, as routed between server actors.
+struct envelope {
+  group_id group;
+  raft::message msg;
+
+  friend bool operator==(const envelope& a, const envelope& b) {
+    return a.group == b.group && a.msg == b.msg;
+  }
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, envelope& x) {
+  return f(x.group, x.msg);
+}
+
+/// The state machine's answer to one committed normal entry.
+struct apply_result {
+  log_index index;
+  term_t term;
+  std::string value;
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, apply_result& x) {
+  return f(x.index, x.term, x.value);
+}
+
+/// What the applier reports after applying one batch of committed entries.
+struct applied_batch {
+  /// Every entry up to here is applied.
+  log_index last;
+  /// One result per normal entry of the batch, ascending by index.
+  std::vector<apply_result> results;
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, applied_batch& x) {
+  return f(x.last, x.results);
+}
+
+/// A snapshot of one replica's volatile state, for operators and tests.
+struct replica_status {
+  group_id group;
+  node_id node;
+  raft::role current_role = raft::role::follower;
+  term_t term;
+  node_id leader;
+  log_index commit;
+  log_index applied;
+  log_index last_index;
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, replica_status& x) {
+  return f(x.group, x.node, x.current_role, x.term, x.leader, x.commit,
+           x.applied, x.last_index);
+}
+
+} // namespace ees::actors

@@ -1,0 +1,77 @@
+// The REPLICA actor: one local member of one Raft group around raft::node.
+#pragma once
+
+#include "actors/interfaces.hpp"
+#include "protocol/raft/node.hpp"
+
+#include <caf/typed_response_promise.hpp>
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace ees::actors {
+
+/// A proposal waiting for its entry to be applied.
+struct pending_proposal {
+  /// The term the entry was appended in; an applied entry of another term at
+  /// the same index means the proposal was overwritten (§5.3).
+  term_t term;
+  caf::typed_response_promise<std::string> promise;
+};
+
+/// The state of the REPLICA actor.
+///
+/// Leader, candidate and follower are roles of `core`, never actors. Every
+/// handler calls one core method and then `flush()`, which carries out the
+/// ready contract (protocol/raft/ready.hpp) with at most one persist in
+/// flight: a new ready is taken only after the previous one is durable, so
+/// readies are persisted in order and `messages_after_persist` never leave
+/// before everything they vouch for is durable (style Rule 7).
+struct replica_state {
+  static inline const char* name = "replica";
+
+  /// Drains the core's readies into the router, storage and applier.
+  void flush();
+
+  /// The storage acknowledged the ready that produced `ack`.
+  void on_persisted(const raft::persist_ack& ack,
+                    std::vector<raft::message>& after_persist);
+
+  /// The applier applied a batch: resolve proposals and reads.
+  void on_applied(applied_batch& batch);
+
+  caf::result<std::string> propose(std::string command);
+  caf::result<log_index> read();
+  replica_status status() const;
+
+  void send(raft::message m);
+  void on_soft_state(const raft::soft_state& soft);
+  void release_reads();
+
+  replica_actor::stateful_pointer<replica_state> self = nullptr;
+  group_id group;
+  std::optional<raft::node> core;
+  peer_actor router;
+  storage_actor storage;
+  applier_actor applier;
+  bool persisting = false;
+  bool leading = false;
+  log_index applied;
+  std::map<log_index, pending_proposal> proposals;
+  std::uint64_t next_read = 0;
+  /// Reads waiting for the leader to confirm its leadership, by context.
+  std::map<std::uint64_t, caf::typed_response_promise<log_index>> reads;
+  /// Confirmed reads waiting for the state machine, by read index.
+  std::multimap<log_index, caf::typed_response_promise<log_index>> ready_reads;
+};
+
+/// Spawns the replica of `group` described by `cfg`, restarting from
+/// `restored`. Outgoing messages go to `router` (the local server).
+replica_actor::behavior_type
+replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
+        raft::raft_config cfg, raft::persistent_state restored,
+        peer_actor router, storage_actor storage, applier_actor applier);
+
+} // namespace ees::actors

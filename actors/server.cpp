@@ -1,0 +1,224 @@
+#include "actors/server.hpp"
+
+#include "actors/applier.hpp"
+#include "actors/errors.hpp"
+#include "actors/replica.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/exit_reason.hpp>
+#include <caf/system_messages.hpp>
+#include <spdlog/spdlog.h>
+
+#include <utility>
+
+namespace ees::actors {
+
+void server_state::route(envelope& env) {
+  if (env.msg.to == cfg.id) {
+    auto i = groups.find(env.group);
+    if (i != groups.end() && i->second.replica)
+      self->send(i->second.replica, std::move(env));
+    return; // Unknown or restarting group: Raft tolerates the loss.
+  }
+  auto i = peers.find(env.msg.to);
+  if (i != peers.end())
+    self->send(i->second, std::move(env));
+}
+
+void server_state::on_tick(std::uint64_t generation) {
+  if (generation != tick_generation)
+    return; // A timer of an earlier start.
+  for (auto& [group, hosted] : groups)
+    if (hosted.replica)
+      self->send(hosted.replica, atom::tick_v);
+  self->delayed_send(self, cfg.tick_interval, atom::tick_v, tick_generation);
+}
+
+raft::raft_config server_state::raft_config_for(group_id group) const {
+  raft::raft_config rc;
+  rc.id = cfg.id;
+  rc.election_ticks = cfg.election_ticks;
+  rc.heartbeat_ticks = 1;
+  // Deterministic per (node, group): elections of different groups spread.
+  rc.seed = group.value * 0x9E3779B97F4A7C15ull + cfg.id.value;
+  return rc;
+}
+
+caf::result<caf::ok_atom>
+server_state::register_group(group_id group, raft::membership voters,
+                             cluster::state_machine_ptr machine) {
+  if (groups.count(group) > 0 || registering.count(group) > 0)
+    return make_error(cluster_errc::already_registered);
+  registering.insert(group);
+  auto rp = self->make_response_promise<caf::ok_atom>();
+  self
+    ->request(storage, caf::infinite, atom::register__v, group,
+              std::move(voters))
+    .then(
+      [this, group, machine, rp](raft::persistent_state& ps) mutable {
+        registering.erase(group);
+        auto& hosted = groups[group];
+        hosted.machine = machine;
+        hosted.applier = self->spawn(applier, group, cfg.id, machine);
+        self->monitor(hosted.applier);
+        spdlog::info("g={} n={} t={} registered (commit {}, {} entries)",
+                     group.value, cfg.id.value, ps.state.current_term.value,
+                     ps.state.commit_index.value, ps.entries.size());
+        start_replica(group, std::move(ps));
+        rp.deliver(caf::ok_atom::value);
+      },
+      [this, group, rp](caf::error& err) mutable {
+        registering.erase(group);
+        rp.deliver(std::move(err));
+      });
+  return rp;
+}
+
+caf::result<caf::ok_atom> server_state::unregister_group(group_id group) {
+  auto i = groups.find(group);
+  if (i == groups.end())
+    return make_error(cluster_errc::unknown_group);
+  if (i->second.replica)
+    self->send_exit(i->second.replica, caf::exit_reason::user_shutdown);
+  self->send_exit(i->second.applier, caf::exit_reason::user_shutdown);
+  groups.erase(i);
+  spdlog::info("g={} n={} unregistered", group.value, cfg.id.value);
+  // The storage serves requests in order: pending persists of the stopped
+  // replica are written before the group is deleted.
+  return self->delegate(storage, atom::unregister_v, group);
+}
+
+void server_state::start_replica(group_id group,
+                                 raft::persistent_state restored) {
+  auto i = groups.find(group);
+  if (i == groups.end())
+    return; // Unregistered meanwhile.
+  auto router = caf::actor_cast<peer_actor>(self);
+  i->second.replica
+    = self->spawn(replica, group, raft_config_for(group), std::move(restored),
+                  router, storage, i->second.applier);
+  self->monitor(i->second.replica);
+}
+
+void server_state::on_down(const caf::down_msg& msg) {
+  if (msg.source == storage.address()) {
+    spdlog::error("n={} storage stopped ({}): stopping the server "
+                  "(fail-stop)",
+                  cfg.id.value, caf::to_string(msg.reason));
+    stop_all(msg.reason);
+    self->quit(make_error(cluster_errc::storage_failure));
+    return;
+  }
+  for (auto& [group, hosted] : groups) {
+    if (hosted.replica && msg.source == hosted.replica.address()) {
+      spdlog::warn("g={} n={} replica down ({}): restarting from disk",
+                   group.value, cfg.id.value, caf::to_string(msg.reason));
+      hosted.replica = nullptr;
+      auto g = group;
+      self->request(storage, caf::infinite, atom::load_v, g)
+        .then(
+          [this, g](raft::persistent_state& ps) {
+            auto j = groups.find(g);
+            if (j != groups.end() && !j->second.replica)
+              start_replica(g, std::move(ps));
+          },
+          [this, g](caf::error& err) {
+            spdlog::error("g={} n={} restart failed: {}", g.value, cfg.id.value,
+                          caf::to_string(err));
+          });
+      return;
+    }
+    if (msg.source == hosted.applier.address()) {
+      // The state machine failed: the group cannot make progress here.
+      spdlog::error("g={} n={} applier down ({}): stopping the group",
+                    group.value, cfg.id.value, caf::to_string(msg.reason));
+      if (hosted.replica)
+        self->send_exit(hosted.replica, caf::exit_reason::user_shutdown);
+      groups.erase(group);
+      return;
+    }
+  }
+}
+
+void server_state::stop_all(const caf::error& reason) {
+  ++tick_generation;
+  for (auto& [group, hosted] : groups) {
+    if (hosted.replica)
+      self->send_exit(hosted.replica, reason);
+    self->send_exit(hosted.applier, reason);
+  }
+  groups.clear();
+  if (storage)
+    self->send_exit(storage, reason);
+}
+
+caf::expected<replica_actor> server_state::find(group_id group) const {
+  auto i = groups.find(group);
+  if (i == groups.end())
+    return make_error(cluster_errc::unknown_group);
+  if (!i->second.replica)
+    return make_error(cluster_errc::replica_restarting);
+  return i->second.replica;
+}
+
+server_actor::behavior_type
+server(server_actor::stateful_pointer<server_state> self, server_config cfg,
+       storage_actor storage) {
+  auto& st = self->state;
+  st.self = self;
+  st.cfg = cfg;
+  st.storage = std::move(storage);
+  self->monitor(st.storage);
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { self->state.on_down(msg); });
+  self->set_exit_handler([self](caf::exit_msg& msg) {
+    self->state.stop_all(msg.reason);
+    self->quit(msg.reason);
+  });
+  self->delayed_send(self, cfg.tick_interval, atom::tick_v, st.tick_generation);
+  spdlog::info("n={} server started", cfg.id.value);
+  return {
+    [self](envelope& env) { self->state.route(env); },
+    [self](atom::tick, std::uint64_t generation) {
+      self->state.on_tick(generation);
+    },
+    [self](atom::connect_peer, node_id id, peer_actor& peer) {
+      self->state.peers[id] = std::move(peer);
+    },
+    [self](atom::register_, group_id group, raft::membership& voters,
+           cluster::state_machine_ptr& machine) {
+      return self->state.register_group(group, std::move(voters),
+                                        std::move(machine));
+    },
+    [self](atom::unregister, group_id group) {
+      return self->state.unregister_group(group);
+    },
+    [self](atom::propose, group_id group,
+           std::string& command) -> caf::result<std::string> {
+      auto r = self->state.find(group);
+      if (!r)
+        return r.error();
+      return self->delegate(*r, atom::propose_v, std::move(command));
+    },
+    [self](atom::read, group_id group) -> caf::result<log_index> {
+      auto r = self->state.find(group);
+      if (!r)
+        return r.error();
+      return self->delegate(*r, atom::read_v);
+    },
+    [self](atom::status, group_id group) -> caf::result<replica_status> {
+      auto r = self->state.find(group);
+      if (!r)
+        return r.error();
+      return self->delegate(*r, atom::status_v);
+    },
+    [self](atom::replica, group_id group) -> caf::result<replica_actor> {
+      auto r = self->state.find(group);
+      if (!r)
+        return r.error();
+      return *r;
+    },
+  };
+}
+
+} // namespace ees::actors

@@ -1,0 +1,73 @@
+// The SERVER actor: the RaftServer of one process (DESIGN.md §3).
+#pragma once
+
+#include "actors/interfaces.hpp"
+#include "protocol/raft/config.hpp"
+
+#include <caf/typed_response_promise.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+namespace ees::actors {
+
+/// How a server runs its replicas.
+struct server_config {
+  node_id id;
+  /// Length of one Raft tick (the heartbeat interval).
+  std::chrono::milliseconds tick_interval{100};
+  /// Minimum election timeout in ticks (raft_config::election_ticks).
+  std::uint32_t election_ticks = 10;
+};
+
+/// One registered group on this server.
+struct hosted_group {
+  /// Null while the replica is being restarted from disk.
+  replica_actor replica;
+  applier_actor applier;
+  cluster::state_machine_ptr machine;
+};
+
+/// The state of the SERVER actor.
+///
+/// Owns the group registry, routes envelopes between local replicas and peer
+/// servers, fans one tick timer out to all replicas, and supervises: a
+/// crashed replica is restarted from its durable state, a failed storage
+/// stops the whole server (fail-stop).
+struct server_state {
+  static inline const char* name = "server";
+
+  void route(envelope& env);
+  void on_tick(std::uint64_t generation);
+  caf::result<caf::ok_atom> register_group(group_id group,
+                                           raft::membership voters,
+                                           cluster::state_machine_ptr machine);
+  caf::result<caf::ok_atom> unregister_group(group_id group);
+  /// Spawns the replica of `group` from `restored`.
+  void start_replica(group_id group, raft::persistent_state restored);
+  void on_down(const caf::down_msg& msg);
+  /// Stops every child (replicas, appliers, storage).
+  void stop_all(const caf::error& reason);
+  raft::raft_config raft_config_for(group_id group) const;
+  /// The replica of `group`, or an error.
+  caf::expected<replica_actor> find(group_id group) const;
+
+  server_actor::stateful_pointer<server_state> self = nullptr;
+  server_config cfg;
+  storage_actor storage;
+  std::map<group_id, hosted_group> groups;
+  std::set<group_id> registering;
+  std::map<node_id, peer_actor> peers;
+  std::uint64_t tick_generation = 0;
+};
+
+/// Spawns the server of node `cfg.id` using `storage` (which it stops on
+/// exit, and whose failure stops the server).
+server_actor::behavior_type
+server(server_actor::stateful_pointer<server_state> self, server_config cfg,
+       storage_actor storage);
+
+} // namespace ees::actors

@@ -1,0 +1,57 @@
+// CAF type IDs and atoms of the actor layer (CAF 0.17.6 type ID block).
+//
+// Register the block with `cfg.add_message_types<caf::id_block::ees>()` so
+// that messages can cross process boundaries. Local-only types (state
+// machines, storage batches, restored state) are whitelisted below instead:
+// they never leave the process.
+#pragma once
+
+#include "actors/envelope.hpp"
+#include "ees/cluster/state_machine.hpp"
+#include "protocol/ids.hpp"
+#include "protocol/raft/types.hpp"
+#include "storage/log_store.hpp"
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/type_id.hpp>
+
+#include <vector>
+
+CAF_BEGIN_TYPE_ID_BLOCK(ees, caf::first_custom_type_id)
+
+CAF_ADD_TYPE_ID(ees, (ees::node_id))
+CAF_ADD_TYPE_ID(ees, (ees::group_id))
+CAF_ADD_TYPE_ID(ees, (ees::term_t))
+CAF_ADD_TYPE_ID(ees, (ees::log_index))
+CAF_ADD_TYPE_ID(ees, (ees::raft::log_entry))
+CAF_ADD_TYPE_ID(ees, (std::vector<ees::raft::log_entry>))
+CAF_ADD_TYPE_ID(ees, (ees::raft::membership))
+CAF_ADD_TYPE_ID(ees, (ees::raft::snapshot_meta))
+CAF_ADD_TYPE_ID(ees, (ees::raft::message))
+CAF_ADD_TYPE_ID(ees, (ees::actors::envelope))
+CAF_ADD_TYPE_ID(ees, (ees::actors::apply_result))
+CAF_ADD_TYPE_ID(ees, (ees::actors::applied_batch))
+CAF_ADD_TYPE_ID(ees, (ees::actors::replica_status))
+
+// Atoms: at most 10 characters each.
+CAF_ADD_ATOM(ees, ees::atom, tick, "tick")
+CAF_ADD_ATOM(ees, ees::atom, persist, "persist")
+CAF_ADD_ATOM(ees, ees::atom, persisted, "persisted")
+CAF_ADD_ATOM(ees, ees::atom, flush, "flush")
+CAF_ADD_ATOM(ees, ees::atom, load, "load")
+CAF_ADD_ATOM(ees, ees::atom, propose, "propose")
+CAF_ADD_ATOM(ees, ees::atom, read, "read")
+CAF_ADD_ATOM(ees, ees::atom, apply, "apply")
+CAF_ADD_ATOM(ees, ees::atom, leadership, "leadership")
+CAF_ADD_ATOM(ees, ees::atom, status, "status")
+CAF_ADD_ATOM(ees, ees::atom, register_, "register")
+CAF_ADD_ATOM(ees, ees::atom, unregister, "unregister")
+CAF_ADD_ATOM(ees, ees::atom, connect_peer, "conn_peer")
+CAF_ADD_ATOM(ees, ees::atom, replica, "replica")
+
+CAF_END_TYPE_ID_BLOCK(ees)
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::cluster::state_machine_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::storage::group_write)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::raft::persistent_state)

@@ -1,0 +1,48 @@
+// Creates, starts and stops a RaftServer inside a host's caf::actor_system.
+#pragma once
+
+#include "actors/interfaces.hpp"
+#include "protocol/ids.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
+
+#include <cstdint>
+#include <string>
+
+namespace ees::cluster {
+
+/// What a RaftServer needs to start.
+struct raft_server_settings {
+  /// This node's id (> 0).
+  node_id id;
+  /// Data directory; the log lives in `<data_dir>/log`.
+  std::string data_dir;
+  /// Tick length (`ees.cluster.raft.heartbeat-ms`).
+  std::uint32_t tick_ms = 100;
+  /// Minimum election timeout in ticks.
+  std::uint32_t election_ticks = 10;
+  /// fsync every write; only throw-away tests may turn it off.
+  bool sync = true;
+  /// Run the storage on its own thread (it blocks on fsync). Tests on CAF's
+  /// deterministic scheduler turn this off.
+  bool detached_storage = true;
+};
+
+/// A running RaftServer.
+struct raft_server {
+  actors::server_actor server;
+  actors::storage_actor storage;
+};
+
+/// Opens the log store in `settings.data_dir` and spawns the storage and the
+/// server actors. Groups are added with `atom::register_` requests to
+/// `server`.
+/// @returns the storage error when the log store cannot be opened.
+caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
+                                             const raft_server_settings& cfg);
+
+/// Stops the server, its replicas, appliers and storage.
+void stop_raft_server(raft_server& srv);
+
+} // namespace ees::cluster

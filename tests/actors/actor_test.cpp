@@ -1,0 +1,462 @@
+// The actor runtime (DESIGN.md §3) on CAF's deterministic test_coordinator:
+// three servers in one actor system, real RocksDB stores in temp dirs, time
+// advanced by hand. No sleeps, no real clock.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
+
+#include "actors/errors.hpp"
+#include "actors/interfaces.hpp"
+#include "actors/server.hpp"
+#include "ees/cluster/raft_server_factory.hpp"
+#include "ees/cluster/state_machine.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace ees;
+using namespace ees::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto tick_length = 10ms;
+
+/// Appends every command to a list; two replicas agree iff the lists do.
+struct test_machine : cluster::state_machine {
+  std::vector<std::string> commands;
+  int leader_starts = 0;
+
+  std::string apply(log_index, const std::string& command) override {
+    commands.push_back(command);
+    return "ok:" + command;
+  }
+  std::string snapshot() override {
+    std::string out;
+    for (auto& c : commands)
+      out += c + '\n';
+    return out;
+  }
+  void restore(const std::string&) override {
+    // Snapshots are not taken in these tests.
+  }
+  void on_leader_start(term_t) override {
+    ++leader_starts;
+  }
+  std::size_t hash() {
+    return std::hash<std::string>{}(snapshot());
+  }
+};
+
+/// A fresh temporary directory, removed in the destructor.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    std::string templ
+      = (std::filesystem::temp_directory_path() / "ees-actors-XXXXXX").string();
+    REQUIRE(mkdtemp(templ.data()) != nullptr);
+    path = templ;
+  }
+  ~temp_dir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+};
+
+caf::actor_system_config& test_config(caf::actor_system_config& cfg) {
+  cfg.set("scheduler.policy", caf::atom("testing"))
+    .set("logger.file-verbosity", caf::atom("quiet"))
+    .set("logger.console-verbosity", caf::atom("quiet"));
+  cfg.add_message_types<caf::id_block::ees>();
+  return cfg;
+}
+
+struct fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  caf::scoped_actor self;
+  std::vector<std::unique_ptr<temp_dir>> dirs;
+  std::vector<cluster::raft_server> servers; // index i: node i + 1
+  std::vector<std::shared_ptr<test_machine>> machines; // group 1, per node
+
+  fixture()
+    : sys{test_config(cfg)},
+      sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
+      self{sys} {
+    spdlog::set_level(spdlog::level::warn);
+  }
+
+  ~fixture() {
+    // §12 gotcha: stop everything and drain before the system goes away.
+    for (auto& s : servers)
+      cluster::stop_raft_server(s);
+    sched.run();
+  }
+
+  cluster::raft_server start_server(std::size_t i) {
+    cluster::raft_server_settings s;
+    s.id = node_id{i + 1};
+    s.data_dir = dirs.at(i)->path.string();
+    s.tick_ms = tick_length.count();
+    s.election_ticks = 5;
+    s.sync = false; // throw-away test data
+    s.detached_storage = false; // deterministic scheduler
+    auto srv = cluster::start_raft_server(sys, s);
+    REQUIRE(srv);
+    sched.run();
+    return *srv;
+  }
+
+  void start_cluster(std::size_t n = 3) {
+    for (std::size_t i = 0; i < n; ++i) {
+      dirs.push_back(std::make_unique<temp_dir>());
+      servers.push_back(start_server(i));
+    }
+    connect_all();
+  }
+
+  void connect_all() {
+    for (std::size_t i = 0; i < servers.size(); ++i)
+      for (std::size_t j = 0; j < servers.size(); ++j)
+        if (i != j)
+          self->send(servers[i].server, atom::connect_peer_v, node_id{j + 1},
+                     peer_actor{servers[j].server});
+    sched.run();
+  }
+
+  /// Advances logical time by `n` ticks, running everything in between.
+  void tick(int n = 1) {
+    for (int i = 0; i < n; ++i) {
+      sched.advance_time(tick_length);
+      sched.run();
+    }
+  }
+
+  /// Sends a request, runs `ticks` ticks and returns the reply (or error).
+  template <class T, class Handle, class... Ts>
+  caf::expected<T> ask(int ticks, const Handle& dest, Ts&&... xs) {
+    auto handle = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
+    sched.run();
+    tick(ticks);
+    caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
+    if (self->mailbox().empty())
+      return out; // No answer yet; never block the only thread.
+    std::move(handle).receive([&](T& x) { out = std::move(x); },
+                              [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::expected<replica_status> status(std::size_t i, group_id g) {
+    return ask<replica_status>(0, servers[i].server, atom::status_v, g);
+  }
+
+  raft::membership voters() {
+    raft::membership m;
+    for (std::size_t i = 0; i < servers.size(); ++i)
+      m.voters.insert(node_id{i + 1});
+    return m;
+  }
+
+  void register_group(std::size_t i, group_id g,
+                      std::shared_ptr<test_machine> m) {
+    auto r = ask<caf::ok_atom>(0, servers[i].server, atom::register__v, g,
+                               voters(), cluster::state_machine_ptr{m});
+    REQUIRE_MESSAGE(r, sys.render(r.error()));
+  }
+
+  /// Ticks until all servers agree on one leader of `g`; returns its index.
+  std::optional<std::size_t> await_leader(group_id g, int max_ticks = 200) {
+    for (int t = 0; t < max_ticks; ++t) {
+      tick();
+      std::optional<node_id> leader;
+      bool agreed = true;
+      for (std::size_t i = 0; i < servers.size(); ++i) {
+        auto st = status(i, g);
+        if (!st || st->leader == no_node || (leader && *leader != st->leader)) {
+          agreed = false;
+          break;
+        }
+        leader = st->leader;
+      }
+      if (agreed && leader)
+        return leader->value - 1;
+    }
+    return std::nullopt;
+  }
+
+  /// Proposes `cmd` through server `i`; ticks until the answer arrives.
+  caf::expected<std::string> propose(std::size_t i, group_id g,
+                                     std::string cmd) {
+    return ask<std::string>(5, servers[i].server, atom::propose_v, g,
+                            std::move(cmd));
+  }
+};
+
+const group_id g1{1};
+const group_id g2{2};
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "three servers elect a leader and converge") {
+  start_cluster();
+  for (std::size_t i = 0; i < 3; ++i) {
+    machines.push_back(std::make_shared<test_machine>());
+    register_group(i, g1, machines[i]);
+  }
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  for (int k = 0; k < 10; ++k) {
+    auto cmd = "cmd" + std::to_string(k);
+    auto r = propose(*leader, g1, cmd);
+    REQUIRE_MESSAGE(r, sys.render(r.error()));
+    CHECK(*r == "ok:" + cmd);
+  }
+  tick(5);
+  for (auto& m : machines) {
+    CHECK(m->commands.size() == 10);
+    CHECK(m->hash() == machines[*leader]->hash());
+  }
+  CHECK(machines[*leader]->leader_starts == 1);
+  SUBCASE("followers refuse proposals") {
+    auto follower = (*leader + 1) % 3;
+    auto r = propose(follower, g1, "nope");
+    REQUIRE(!r);
+    CHECK(r.error() == raft::make_error(raft::raft_errc::not_leader));
+  }
+  SUBCASE("linearizable read on the leader") {
+    auto r = ask<log_index>(3, servers[*leader].server, atom::read_v, g1);
+    REQUIRE_MESSAGE(r, sys.render(r.error()));
+    CHECK(r->value >= 11); // 10 commands after the leader's no-op
+  }
+}
+
+TEST_CASE_FIXTURE(fixture, "groups are registered and unregistered at "
+                           "runtime; one tick timer drives them all") {
+  start_cluster();
+  for (std::size_t i = 0; i < 3; ++i) {
+    machines.push_back(std::make_shared<test_machine>());
+    register_group(i, g1, machines[i]);
+  }
+  REQUIRE(await_leader(g1));
+  std::vector<std::shared_ptr<test_machine>> second;
+  for (std::size_t i = 0; i < 3; ++i) {
+    second.push_back(std::make_shared<test_machine>());
+    register_group(i, g2, second[i]);
+  }
+  // Registering twice is refused.
+  auto dup = ask<caf::ok_atom>(0, servers[0].server, atom::register__v, g2,
+                               voters(), cluster::state_machine_ptr{second[0]});
+  CHECK(!dup);
+  // Only the server's fan-out ticks the new replicas: they elect a leader.
+  auto leader2 = await_leader(g2);
+  REQUIRE(leader2);
+  auto r = propose(*leader2, g2, "second");
+  REQUIRE_MESSAGE(r, sys.render(r.error()));
+  tick(5);
+  for (auto& m : second)
+    CHECK(m->commands == std::vector<std::string>{"second"});
+  for (auto& m : machines)
+    CHECK(m->commands.empty());
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto ok = ask<caf::ok_atom>(0, servers[i].server, atom::unregister_v, g2);
+    CHECK_MESSAGE(ok, sys.render(ok.error()));
+    auto st = status(i, g2);
+    REQUIRE(!st);
+    CHECK(st.error() == make_error(cluster_errc::unknown_group));
+  }
+  // Group 1 is unaffected.
+  auto leader1 = await_leader(g1);
+  REQUIRE(leader1);
+  CHECK(propose(*leader1, g1, "still-here"));
+}
+
+TEST_CASE_FIXTURE(fixture, "a killed replica is restarted from disk") {
+  start_cluster();
+  for (std::size_t i = 0; i < 3; ++i) {
+    machines.push_back(std::make_shared<test_machine>());
+    register_group(i, g1, machines[i]);
+  }
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  for (int k = 0; k < 5; ++k)
+    REQUIRE(propose(*leader, g1, "c" + std::to_string(k)));
+  tick(3);
+  auto victim = (*leader + 1) % 3;
+  auto before = status(victim, g1);
+  REQUIRE(before);
+  auto handle
+    = ask<replica_actor>(0, servers[victim].server, atom::replica_v, g1);
+  REQUIRE(handle);
+  self->send_exit(*handle, caf::exit_reason::kill);
+  sched.run();
+  auto after = status(victim, g1);
+  REQUIRE_MESSAGE(after, sys.render(after.error()));
+  CHECK(after->last_index >= before->last_index);
+  auto handle2
+    = ask<replica_actor>(0, servers[victim].server, atom::replica_v, g1);
+  REQUIRE(handle2);
+  CHECK(*handle2 != *handle);
+  // The applier survived: replayed entries are not applied twice.
+  CHECK(machines[victim]->commands.size() == 5);
+  leader = await_leader(g1);
+  REQUIRE(leader);
+  REQUIRE(propose(*leader, g1, "after-restart"));
+  tick(5);
+  for (auto& m : machines) {
+    CHECK(m->commands.size() == 6);
+    CHECK(m->hash() == machines[0]->hash());
+  }
+}
+
+TEST_CASE_FIXTURE(fixture, "a restarted server recovers committed commands "
+                           "from its data dir") {
+  start_cluster();
+  for (std::size_t i = 0; i < 3; ++i) {
+    machines.push_back(std::make_shared<test_machine>());
+    register_group(i, g1, machines[i]);
+  }
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  for (int k = 0; k < 5; ++k)
+    REQUIRE(propose(*leader, g1, "c" + std::to_string(k)));
+  tick(5);
+  auto victim = (*leader + 1) % 3;
+  auto before = status(victim, g1);
+  REQUIRE(before);
+  cluster::stop_raft_server(servers[victim]);
+  sched.run();
+  servers[victim] = start_server(victim);
+  // Not connected yet: whatever it knows comes from its own disk.
+  machines[victim] = std::make_shared<test_machine>();
+  register_group(victim, g1, machines[victim]);
+  auto recovered = status(victim, g1);
+  REQUIRE(recovered);
+  CHECK(recovered->last_index == before->last_index);
+  CHECK(recovered->term == before->term);
+  CHECK(machines[victim]->commands.size() == before->commit.value - 1);
+  connect_all();
+  tick(5);
+  leader = await_leader(g1);
+  REQUIRE(leader);
+  REQUIRE(propose(*leader, g1, "after-restart"));
+  tick(5);
+  for (auto& m : machines) {
+    CHECK(m->commands.size() == 6);
+    CHECK(m->hash() == machines[*leader]->hash());
+  }
+}
+
+namespace {
+
+/// A storage that withholds every persist acknowledgement until it is sent
+/// `flush` by the test.
+struct stub_storage_state {
+  static inline const char* name = "stub_storage";
+  std::vector<caf::typed_response_promise<atom::persisted>> waiting;
+};
+
+storage_actor::behavior_type
+stub_storage(storage_actor::stateful_pointer<stub_storage_state> self) {
+  return {
+    [](atom::register_, group_id, raft::membership& voters) {
+      raft::persistent_state ps;
+      ps.snapshot.config = voters;
+      return ps;
+    },
+    [](atom::load, group_id) { return raft::persistent_state{}; },
+    [self](atom::persist, storage::group_write&) {
+      auto rp = self->make_response_promise<atom::persisted>();
+      self->state.waiting.push_back(rp);
+      return rp;
+    },
+    [self](atom::flush) {
+      for (auto& rp : self->state.waiting)
+        rp.deliver(atom::persisted_v);
+      self->state.waiting.clear();
+    },
+    [](atom::unregister, group_id) { return caf::ok_atom::value; },
+  };
+}
+
+/// A peer server that records every envelope it receives.
+peer_actor::behavior_type
+recording_peer(peer_actor::pointer,
+               std::shared_ptr<std::vector<envelope>> log) {
+  return {
+    [log](envelope& env) { log->push_back(std::move(env)); },
+  };
+}
+
+bool has(const std::vector<envelope>& log, raft::message_type type) {
+  for (auto& env : log)
+    if (env.msg.type == type)
+      return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
+                           "only after the storage acknowledged") {
+  auto store = sys.spawn(stub_storage);
+  server_config sc;
+  sc.id = node_id{1};
+  sc.tick_interval = tick_length;
+  sc.election_ticks = 5;
+  auto srv = sys.spawn(server, sc, store);
+  auto log = std::make_shared<std::vector<envelope>>();
+  auto peer2 = sys.spawn(recording_peer, log);
+  self->send(srv, atom::connect_peer_v, node_id{2}, peer2);
+  sched.run();
+  raft::membership m;
+  m.voters = {node_id{1}, node_id{2}, node_id{3}};
+  auto machine = std::make_shared<test_machine>();
+  auto ok = ask<caf::ok_atom>(0, srv, atom::register__v, g1, m,
+                              cluster::state_machine_ptr{machine});
+  REQUIRE(ok);
+  self->send(store, atom::flush_v);
+  sched.run();
+  log->clear();
+  // Node 2 asks for a vote in term 5.
+  raft::message vote;
+  vote.type = raft::message_type::vote_request;
+  vote.from = node_id{2};
+  vote.to = node_id{1};
+  vote.term = term_t{5};
+  self->send(srv, envelope{g1, vote});
+  sched.run();
+  CHECK(!has(*log, raft::message_type::vote_response));
+  self->send(store, atom::flush_v);
+  sched.run();
+  REQUIRE(has(*log, raft::message_type::vote_response));
+  CHECK(!log->back().msg.reject);
+  log->clear();
+  // Node 2, now leader of term 5, appends an entry.
+  raft::message app;
+  app.type = raft::message_type::append_request;
+  app.from = node_id{2};
+  app.to = node_id{1};
+  app.term = term_t{5};
+  app.entries.push_back(
+    raft::log_entry{term_t{5}, log_index{1}, raft::entry_type::noop, {}});
+  self->send(srv, envelope{g1, app});
+  sched.run();
+  CHECK(!has(*log, raft::message_type::append_response));
+  self->send(store, atom::flush_v);
+  sched.run();
+  REQUIRE(has(*log, raft::message_type::append_response));
+  CHECK(!log->back().msg.reject);
+  CHECK(log->back().msg.index == log_index{1});
+  self->send_exit(srv, caf::exit_reason::user_shutdown);
+  self->send_exit(peer2, caf::exit_reason::user_shutdown);
+  sched.run();
+}
