@@ -364,8 +364,11 @@ struct stub_storage_state {
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
 };
 
+// The unused argument works around CAF 0.17.6: spawning a function-based
+// actor without extra arguments binds a reference to a null tuple pointer
+// inside caf/detail/init_fun_factory.hpp, which UBSan reports.
 storage_actor::behavior_type
-stub_storage(storage_actor::stateful_pointer<stub_storage_state> self) {
+stub_storage(storage_actor::stateful_pointer<stub_storage_state> self, int) {
   return {
     [](atom::register_, group_id, raft::membership& voters) {
       raft::persistent_state ps;
@@ -407,7 +410,7 @@ bool has(const std::vector<envelope>& log, raft::message_type type) {
 
 TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
                            "only after the storage acknowledged") {
-  auto store = sys.spawn(stub_storage);
+  auto store = sys.spawn(stub_storage, 0);
   server_config sc;
   sc.id = node_id{1};
   sc.tick_interval = tick_length;
