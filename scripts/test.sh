@@ -87,7 +87,7 @@ if [ "${EES_SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
   stage "build asan+ubsan" build build-asan -DCMAKE_BUILD_TYPE=Debug \
-    -DEES_SANITIZE=ON -DEES_BUILD_BENCH=OFF -DEES_DST_SEEDS=2000
+    -DEES_SANITIZE=ON -DEES_BUILD_BENCH=OFF -DEES_DST_SEEDS=1000
   stage "ctest asan+ubsan" ctest --test-dir build-asan --output-on-failure -j "$jobs"
   grep -h "^dst:" build-asan/Testing/Temporary/LastTest.log 2>/dev/null || true
 fi
