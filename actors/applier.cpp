@@ -36,6 +36,17 @@ void applier_state::on_leadership(bool now_leading, term_t term) {
   }
 }
 
+log_index applier_state::restore(const raft::snapshot_meta& meta,
+                                 const std::string& data) {
+  if (meta.last_index <= applied)
+    return applied;
+  spdlog::info("g={} n={} restoring the state machine from the snapshot at {}",
+               group.value, node.value, meta.last_index.value);
+  machine->restore(data);
+  applied = meta.last_index;
+  return applied;
+}
+
 applier_actor::behavior_type
 applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
         node_id node, cluster::state_machine_ptr machine) {
@@ -51,6 +62,12 @@ applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
     [self](atom::leadership, bool leading, term_t term) {
       self->state.on_leadership(leading, term);
     },
+    [self](atom::snapshot) -> caf::result<log_index, std::string> {
+      auto& st = self->state;
+      return {st.applied, st.machine->snapshot()};
+    },
+    [self](atom::restore, const raft::snapshot_meta& meta,
+           const std::string& data) { return self->state.restore(meta, data); },
   };
 }
 

@@ -14,6 +14,11 @@ namespace ees::actors {
 /// It outlives restarts of its replica: a restarted replica hands out
 /// committed entries from its snapshot on again, and the applier skips those
 /// it applied already, so the state machine sees each entry exactly once.
+///
+/// Snapshots (§7): the replica asks for `snapshot` once enough entries are
+/// applied, and sends `restore` before any entry after a snapshot it
+/// restarts from or installs; a snapshot not newer than `applied` is
+/// ignored, since the state covers it already.
 struct applier_state {
   static inline const char* name = "applier";
 
@@ -22,6 +27,10 @@ struct applier_state {
 
   /// Fires the leadership callbacks of the state machine.
   void on_leadership(bool leading, term_t term);
+
+  /// Replaces the state with a snapshot's (§7) unless it covers nothing
+  /// new; returns `applied`.
+  log_index restore(const raft::snapshot_meta& meta, const std::string& data);
 
   applier_actor::stateful_pointer<applier_state> self = nullptr;
   group_id group;

@@ -15,15 +15,20 @@ namespace ees::actors {
 struct envelope {
   group_id group;
   raft::message msg;
+  /// For `install_snapshot` only: the state machine snapshot `msg.snapshot`
+  /// describes, attached whole by the leader's replica (the core's messages
+  /// carry only the meta). Empty for every other message.
+  std::string snapshot_data{};
 
   friend bool operator==(const envelope& a, const envelope& b) {
-    return a.group == b.group && a.msg == b.msg;
+    return a.group == b.group && a.msg == b.msg
+           && a.snapshot_data == b.snapshot_data;
   }
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, envelope& x) {
-  return f(x.group, x.msg);
+  return f(x.group, x.msg, x.snapshot_data);
 }
 
 /// The state machine's answer to one committed normal entry.

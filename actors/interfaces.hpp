@@ -38,6 +38,29 @@ using storage_actor = caf::typed_actor<
   // Deletes every durable record of the group.
   caf::replies_to<atom::unregister, group_id>::with<caf::ok_atom>>;
 
+/// The STORAGE actor with snapshot files (§7). The storage actor implements
+/// it; replicas reach it by `caf::actor_cast` of their `storage_actor`
+/// handle (so storages that only implement `storage_actor`, like test stubs,
+/// keep working: the requests fail and the replica runs without snapshots).
+using snapshot_storage_actor = storage_actor::extend<
+  // Returns the snapshot threshold of the process and the newest snapshot
+  // file of the group a replica restarting from a log whose snapshot is
+  // `meta` and whose durable commit index is `commit` can restore from (one
+  // with meta.last_index <= index <= max(meta.last_index, commit)).
+  // Errors when `meta.last_index > 0` and no such file exists.
+  caf::replies_to<atom::restore, group_id, raft::snapshot_meta,
+                  log_index>::with<snapshot_start>,
+  // Durably saves a snapshot file of the group (atomic write, fsync, rename).
+  caf::replies_to<atom::snap_save, group_id, raft::snapshot_meta,
+                  std::string>::with<caf::ok_atom>,
+  // Returns the data of the group's snapshot file with exactly `meta`.
+  caf::replies_to<atom::snap_read, group_id,
+                  raft::snapshot_meta>::with<std::string>,
+  // Log compaction: records `meta` as the group's snapshot in the log store
+  // and drops the entries it covers. @pre its snapshot file is saved.
+  caf::replies_to<atom::compact, group_id,
+                  raft::snapshot_meta>::with<caf::ok_atom>>;
+
 /// The APPLIER actor interface: one group's state machine on this node.
 using applier_actor = caf::typed_actor<
   // Applies committed entries in index order (skipping those applied
@@ -46,7 +69,15 @@ using applier_actor = caf::typed_actor<
                   std::vector<raft::log_entry>>::with<applied_batch>,
   // Reports that the local replica became leader of `term` (true) or
   // stopped leading (false).
-  caf::reacts_to<atom::leadership, bool, term_t>>;
+  caf::reacts_to<atom::leadership, bool, term_t>,
+  // Takes a snapshot of the state machine: returns the index of the last
+  // applied entry it covers and the state bytes.
+  caf::replies_to<atom::snapshot>::with<log_index, std::string>,
+  // Replaces the state machine's state with a snapshot's data, unless the
+  // applier applied the snapshot's last index already; returns the applied
+  // index.
+  caf::replies_to<atom::restore, raft::snapshot_meta,
+                  std::string>::with<log_index>>;
 
 /// The REPLICA actor interface: one local member of one Raft group.
 using replica_actor = caf::typed_actor<
@@ -61,7 +92,9 @@ using replica_actor = caf::typed_actor<
   // once the local state machine applied it.
   caf::replies_to<atom::read>::with<log_index>,
   // Returns the replica's role, term, leader and indexes.
-  caf::replies_to<atom::status>::with<replica_status>>;
+  caf::replies_to<atom::status>::with<replica_status>,
+  // Overrides the snapshot threshold of this group (0: never snapshot).
+  caf::reacts_to<atom::threshold, std::uint64_t>>;
 
 /// The SERVER actor interface: the RaftServer of one process.
 using server_actor = peer_actor::extend<
@@ -82,6 +115,14 @@ using server_actor = peer_actor::extend<
   // Returns the status of the local replica of the group.
   caf::replies_to<atom::status, group_id>::with<replica_status>,
   // Returns the handle of the local replica of the group (supervision tests).
-  caf::replies_to<atom::replica, group_id>::with<replica_actor>>;
+  caf::replies_to<atom::replica, group_id>::with<replica_actor>,
+  // Client path (other CAF nodes): proposes a command to the local replica;
+  // a follower answers with ok = false and a leader hint.
+  caf::replies_to<atom::client, atom::propose, group_id,
+                  std::string>::with<client_reply>,
+  // Client path: the local replica's status plus the state machine digest.
+  caf::replies_to<atom::client, atom::status, group_id>::with<client_status>,
+  // Sets the node-level extras (addresses for hints, state digests).
+  caf::reacts_to<atom::configure, server_extras>>;
 
 } // namespace ees::actors

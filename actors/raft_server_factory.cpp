@@ -22,11 +22,15 @@ caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
   if (!opened)
     return storage::make_error(opened.error());
   std::shared_ptr<storage::log_store> store{std::move(*opened)};
+  actors::snapshot_settings snaps;
+  snaps.dir = cfg.data_dir;
+  snaps.threshold = cfg.snapshot_threshold;
   raft_server srv;
   if (cfg.detached_storage)
-    srv.storage = sys.spawn<caf::detached>(actors::storage, store);
+    srv.storage
+      = sys.spawn<caf::detached>(actors::snapshot_storage, store, snaps);
   else
-    srv.storage = sys.spawn(actors::storage, store);
+    srv.storage = sys.spawn(actors::snapshot_storage, store, snaps);
   actors::server_config sc;
   sc.id = cfg.id;
   sc.tick_interval = std::chrono::milliseconds{cfg.tick_ms};

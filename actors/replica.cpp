@@ -2,14 +2,19 @@
 
 #include "actors/errors.hpp"
 
+#include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace ees::actors {
 
 void replica_state::flush() {
+  if (starting)
+    return; // The state machine is not restored yet.
   while (!persisting && core->has_ready()) {
     auto rd = core->take_ready();
     if (rd.soft)
@@ -35,11 +40,6 @@ void replica_state::flush() {
       reads.erase(i);
     }
     release_reads();
-    if (rd.snapshot)
-      spdlog::warn("g={} n={} t={} snapshot install at {} without data "
-                   "transfer (not implemented yet)",
-                   group.value, core->id().value, core->current_term().value,
-                   rd.snapshot->last_index.value);
     if (!rd.must_persist()) {
       // Nothing to write, and every earlier ready is durable already.
       on_persisted(rd.ack, rd.messages_after_persist);
@@ -54,11 +54,14 @@ void replica_state::flush() {
     w.entries = std::move(rd.entries);
     self->request(storage, caf::infinite, atom::persist_v, std::move(w))
       .then(
-        [self = self, ack = rd.ack,
+        [self = self, ack = rd.ack, snap = rd.snapshot,
          after
          = std::move(rd.messages_after_persist)](atom::persisted) mutable {
           auto& st = self->state;
           st.persisting = false;
+          // The restore reaches the applier before any later entry.
+          if (snap && snap->last_index.value > 0)
+            st.on_installed(*snap);
           st.on_persisted(ack, after);
           st.flush();
         },
@@ -100,8 +103,11 @@ void replica_state::on_applied(applied_batch& batch) {
   if (batch.last > applied)
     applied = batch.last;
   core->on_applied(batch.last);
+  // Received snapshots the core found old news are never installed.
+  received.erase(received.begin(), received.upper_bound(applied));
   release_reads();
   flush();
+  maybe_snapshot();
 }
 
 caf::result<std::string> replica_state::propose(std::string command) {
@@ -142,7 +148,264 @@ replica_status replica_state::status() const {
 }
 
 void replica_state::send(raft::message m) {
+  if (m.type == raft::message_type::install_snapshot) {
+    send_snapshot(std::move(m));
+    return;
+  }
   self->send(router, envelope{group, std::move(m)});
+}
+
+void replica_state::send_snapshot(raft::message m) {
+  auto peer = m.to;
+  if (m.snapshot.last_index.value == 0) {
+    // The bootstrap snapshot holds no state.
+    self->send(router, envelope{group, std::move(m)});
+    core->report_snapshot(peer, true);
+    return;
+  }
+  if (!snapshots_enabled) {
+    core->report_snapshot(peer, false);
+    return;
+  }
+  auto meta = m.snapshot;
+  self->request(snapshots, caf::infinite, atom::snap_read_v, group, meta)
+    .then(
+      [self = self, m = std::move(m)](std::string& data) mutable {
+        auto& st = self->state;
+        auto to = m.to;
+        spdlog::info("g={} n={} t={} sending snapshot at {} ({} bytes) to {}",
+                     st.group.value, st.core->id().value,
+                     st.core->current_term().value, m.snapshot.last_index.value,
+                     data.size(), to.value);
+        self->send(st.router,
+                   envelope{st.group, std::move(m), std::move(data)});
+        st.core->report_snapshot(to, true);
+        st.flush();
+      },
+      [self = self, peer](caf::error& err) {
+        // Compacted again meanwhile, or unreadable: the core probes again
+        // and asks for the newest snapshot.
+        auto& st = self->state;
+        spdlog::warn("g={} n={} cannot send snapshot to {}: {}", st.group.value,
+                     st.core->id().value, peer.value, caf::to_string(err));
+        st.core->report_snapshot(peer, false);
+        st.flush();
+      });
+}
+
+void replica_state::receive_snapshot(envelope& env) {
+  const auto& meta = env.msg.snapshot;
+  // Mirrors the core (node::handle_install_snapshot): only a snapshot the
+  // core will install needs its data on disk first.
+  bool installs = env.msg.term >= core->current_term()
+                  && meta.last_index > std::max(core->commit_index(),
+                                                core->log().snapshot_index())
+                  && !core->log().match_term(meta.last_index, meta.last_term);
+  if (!installs) {
+    step(env.msg);
+    return;
+  }
+  if (!snapshots_enabled) {
+    spdlog::error("g={} n={} dropped a snapshot at {}: snapshots are off",
+                  group.value, core->id().value, meta.last_index.value);
+    return;
+  }
+  auto data = env.snapshot_data;
+  self
+    ->request(snapshots, caf::infinite, atom::snap_save_v, group, meta,
+              std::move(env.snapshot_data))
+    .then(
+      [self = self, msg = std::move(env.msg),
+       data = std::move(data)](caf::ok_atom) mutable {
+        auto& st = self->state;
+        auto index = msg.snapshot.last_index;
+        st.received[index] = {msg.snapshot, std::move(data)};
+        st.step(msg);
+      },
+      [self = self](caf::error& err) {
+        // Dropped: the leader sends the snapshot again.
+        auto& st = self->state;
+        spdlog::warn("g={} n={} cannot save a received snapshot: {}",
+                     st.group.value, st.core->id().value, caf::to_string(err));
+      });
+}
+
+void replica_state::step(const raft::message& m) {
+  if (auto ec = core->step(m); ec != raft::raft_errc::ok)
+    spdlog::debug("g={} n={} t={} dropped {}: {}", group.value,
+                  core->id().value, core->current_term().value,
+                  raft::describe(m), raft::to_string(ec));
+  flush();
+}
+
+void replica_state::on_installed(const raft::snapshot_meta& meta) {
+  auto i = received.find(meta.last_index);
+  if (i == received.end() || i->second.first != meta) {
+    // Cannot happen: installs are stepped only after their data is saved.
+    // Restart from disk, where the data is.
+    spdlog::error("g={} n={} installed a snapshot at {} without its data",
+                  group.value, core->id().value, meta.last_index.value);
+    self->quit(make_error(cluster_errc::storage_failure));
+    return;
+  }
+  spdlog::info("g={} n={} t={} installed snapshot at {}", group.value,
+               core->id().value, core->current_term().value,
+               meta.last_index.value);
+  self
+    ->request(applier, caf::infinite, atom::restore_v, meta,
+              std::move(i->second.second))
+    .then([](log_index) {},
+          [self = self](caf::error& err) { self->quit(std::move(err)); });
+  received.erase(received.begin(), std::next(i));
+  if (meta.last_index > applied)
+    applied = meta.last_index;
+  // Proposals up to the snapshot can no longer be matched to results.
+  while (!proposals.empty() && proposals.begin()->first <= meta.last_index) {
+    proposals.begin()->second.promise.deliver(
+      make_error(cluster_errc::proposal_dropped));
+    proposals.erase(proposals.begin());
+  }
+  release_reads();
+}
+
+std::optional<raft::snapshot_meta>
+replica_state::meta_at(log_index index) const {
+  const auto& log = core->log();
+  if (index <= log.snapshot_index() || index > log.last_index())
+    return std::nullopt;
+  auto term = log.term(index);
+  if (!term)
+    return std::nullopt;
+  raft::snapshot_meta meta{index, *term, log.snapshot().config};
+  // The membership in force at `index`: the newest config entry up to it.
+  for (auto i = log.snapshot_index() + 1; i <= index; ++i) {
+    const auto& e = log.at(i);
+    if (e.type == raft::entry_type::config)
+      if (auto m = raft::decode_membership(e.data))
+        meta.config = std::move(*m);
+  }
+  return meta;
+}
+
+void replica_state::maybe_snapshot() {
+  if (starting || snapshotting || !snapshots_enabled || threshold == 0)
+    return;
+  auto snap = core->log().snapshot_index();
+  if (applied <= snap || applied.value - snap.value < threshold)
+    return;
+  snapshotting = true;
+  self->request(applier, caf::infinite, atom::snapshot_v)
+    .then(
+      [self = self](log_index index, std::string& data) {
+        auto& st = self->state;
+        auto meta = st.meta_at(index);
+        if (!meta) {
+          st.snapshotting = false; // Overtaken by an installed snapshot.
+          return;
+        }
+        // 1. The data is durable ...
+        self
+          ->request(st.snapshots, caf::infinite, atom::snap_save_v, st.group,
+                    *meta, std::move(data))
+          .then(
+            [self, meta = *meta](caf::ok_atom) {
+              auto& st = self->state;
+              // 2. ... before the core and 3. the log store drop the prefix.
+              auto ec = st.core->compact(meta.last_index);
+              if (ec != raft::raft_errc::ok
+                  && ec != raft::raft_errc::compacted) {
+                spdlog::warn("g={} n={} cannot compact at {}: {}",
+                             st.group.value, st.core->id().value,
+                             meta.last_index.value, raft::to_string(ec));
+                st.snapshotting = false;
+                return;
+              }
+              self
+                ->request(st.snapshots, caf::infinite, atom::compact_v,
+                          st.group, meta)
+                .then(
+                  [self, meta](caf::ok_atom) {
+                    auto& st = self->state;
+                    spdlog::info("g={} n={} t={} snapshot at {}, log compacted",
+                                 st.group.value, st.core->id().value,
+                                 st.core->current_term().value,
+                                 meta.last_index.value);
+                    st.snapshotting = false;
+                    st.maybe_snapshot();
+                  },
+                  [self](caf::error& err) { self->quit(std::move(err)); });
+            },
+            [self](caf::error& err) {
+              auto& st = self->state;
+              spdlog::warn("g={} n={} snapshot not saved: {}", st.group.value,
+                           st.core->id().value, caf::to_string(err));
+              st.snapshotting = false;
+            });
+      },
+      [self = self](caf::error& err) { self->quit(std::move(err)); });
+}
+
+void replica_state::start(const raft::persistent_state& restored) {
+  auto log_meta = restored.snapshot;
+  self
+    ->request(snapshots, caf::infinite, atom::restore_v, group, log_meta,
+              restored.state.commit_index)
+    .then(
+      [self = self](snapshot_start& s) {
+        auto& st = self->state;
+        st.snapshots_enabled = s.enabled;
+        if (!st.threshold_overridden)
+          st.threshold = s.threshold;
+        if (s.found && s.meta.last_index > st.core->log().snapshot_index()
+            && !st.core->log().match_term(s.meta.last_index,
+                                          s.meta.last_term)) {
+          // Not a snapshot of this log (a leftover of an earlier incarnation
+          // of the group): the log alone rebuilds the state.
+          spdlog::warn("g={} n={} ignoring snapshot file at {}: its term does "
+                       "not match the log",
+                       st.group.value, st.core->id().value,
+                       s.meta.last_index.value);
+          s.found = false;
+        }
+        if (!s.found || s.meta.last_index.value == 0) {
+          if (st.core->log().snapshot_index().value > 0) {
+            spdlog::error("g={} n={} no snapshot file matches the log",
+                          st.group.value, st.core->id().value);
+            self->quit(make_error(cluster_errc::storage_failure));
+            return;
+          }
+          st.starting = false;
+          st.flush();
+          return;
+        }
+        spdlog::info("g={} n={} restarting from the snapshot at {}",
+                     st.group.value, st.core->id().value,
+                     s.meta.last_index.value);
+        self
+          ->request(st.applier, caf::infinite, atom::restore_v, s.meta,
+                    std::move(s.data))
+          .then(
+            [self](log_index) {
+              auto& st = self->state;
+              st.starting = false;
+              st.flush();
+            },
+            [self](caf::error& err) { self->quit(std::move(err)); });
+      },
+      [self = self, log_meta](caf::error& err) {
+        auto& st = self->state;
+        if (log_meta.last_index.value > 0) {
+          // The log starts after a snapshot nobody has: fail-stop.
+          spdlog::error("g={} n={} cannot load its snapshot: {}",
+                        st.group.value, st.core->id().value,
+                        caf::to_string(err));
+          self->quit(std::move(err));
+          return;
+        }
+        // A storage without snapshot files: run without snapshots.
+        st.starting = false;
+        st.flush();
+      });
 }
 
 void replica_state::on_soft_state(const raft::soft_state& soft) {
@@ -178,14 +441,18 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
   st.self = self;
   st.group = group;
   st.applied = restored.snapshot.last_index;
+  raft::persistent_state restored_copy;
+  restored_copy.state = restored.state;
+  restored_copy.snapshot = restored.snapshot;
   st.core.emplace(cfg, std::move(restored));
   st.router = std::move(router);
   st.storage = std::move(storage);
   st.applier = std::move(applier);
+  st.snapshots = caf::actor_cast<snapshot_storage_actor>(st.storage);
   spdlog::debug("g={} n={} t={} replica started at commit {}", group.value,
                 cfg.id.value, st.core->current_term().value,
                 st.core->commit_index().value);
-  st.flush();
+  st.start(restored_copy);
   return {
     [self](atom::tick) {
       self->state.core->tick();
@@ -193,17 +460,22 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
     },
     [self](envelope& env) {
       auto& st = self->state;
-      if (auto ec = st.core->step(env.msg); ec != raft::raft_errc::ok)
-        spdlog::debug("g={} n={} t={} dropped {}: {}", st.group.value,
-                      st.core->id().value, st.core->current_term().value,
-                      raft::describe(env.msg), raft::to_string(ec));
-      st.flush();
+      if (env.msg.type == raft::message_type::install_snapshot)
+        st.receive_snapshot(env);
+      else
+        st.step(env.msg);
     },
     [self](atom::propose, std::string& command) {
       return self->state.propose(std::move(command));
     },
     [self](atom::read) { return self->state.read(); },
     [self](atom::status) { return self->state.status(); },
+    [self](atom::threshold, std::uint64_t threshold) {
+      auto& st = self->state;
+      st.threshold = threshold;
+      st.threshold_overridden = true;
+      st.maybe_snapshot();
+    },
   };
 }
 

@@ -29,6 +29,20 @@ struct pending_proposal {
 /// flight: a new ready is taken only after the previous one is durable, so
 /// readies are persisted in order and `messages_after_persist` never leave
 /// before everything they vouch for is durable (style Rule 7).
+///
+/// Snapshots (§7), with the storage as `snapshot_storage_actor`:
+/// - start: before the first ready, the newest usable snapshot file is
+///   loaded and the applier restores from it, so committed entries handed
+///   out again only replay the tail;
+/// - compaction: once `applied - snapshot index >= threshold`, the applier
+///   takes a snapshot, the storage saves its file (durable), then the core
+///   and finally the log store drop the prefix;
+/// - InstallSnapshot: the leader attaches the data of the snapshot file
+///   matching the message's meta to its envelope (`snapshot_data`, whole,
+///   no chunking) and reports the outcome with `report_snapshot`; the
+///   follower saves the data as its snapshot file before stepping the
+///   message, persists the ready's snapshot meta and then has the applier
+///   restore from the data.
 struct replica_state {
   static inline const char* name = "replica";
 
@@ -47,6 +61,28 @@ struct replica_state {
   replica_status status() const;
 
   void send(raft::message m);
+
+  /// Leader: sends an install_snapshot with its data (see above).
+  void send_snapshot(raft::message m);
+
+  /// Follower: saves the snapshot of an install_snapshot, then steps it.
+  void receive_snapshot(envelope& env);
+
+  /// Steps `m` into the core and flushes.
+  void step(const raft::message& m);
+
+  /// Takes a snapshot when enough entries were applied since the last one.
+  void maybe_snapshot();
+
+  /// The meta of a snapshot covering the log up to `index`, if the log still
+  /// knows that entry.
+  std::optional<raft::snapshot_meta> meta_at(log_index index) const;
+
+  /// Restores the applier from the restart snapshot, then starts flushing.
+  void start(const raft::persistent_state& restored);
+
+  /// The ready installing `meta` is durable: restore the state machine.
+  void on_installed(const raft::snapshot_meta& meta);
   void on_soft_state(const raft::soft_state& soft);
   void release_reads();
 
@@ -65,6 +101,21 @@ struct replica_state {
   std::map<std::uint64_t, caf::typed_response_promise<log_index>> reads;
   /// Confirmed reads waiting for the state machine, by read index.
   std::multimap<log_index, caf::typed_response_promise<log_index>> ready_reads;
+  /// The storage as snapshot store (same actor as `storage`).
+  snapshot_storage_actor snapshots;
+  /// Until the restart snapshot is restored, readies stay in the core.
+  bool starting = true;
+  /// Applied entries after the newest snapshot that trigger the next one;
+  /// 0 means never. Set by the storage at start unless overridden.
+  std::uint64_t threshold = 0;
+  bool threshold_overridden = false;
+  /// The storage keeps snapshot files (else no snapshots, no installs).
+  bool snapshots_enabled = false;
+  /// A snapshot is being taken, saved or compacted.
+  bool snapshotting = false;
+  /// Follower: snapshots received from leaders and saved, by last index,
+  /// waiting for the ready that installs them.
+  std::map<log_index, std::pair<raft::snapshot_meta, std::string>> received;
 };
 
 /// Spawns the replica of `group` described by `cfg`, restarting from

@@ -161,6 +161,79 @@ caf::expected<replica_actor> server_state::find(group_id group) const {
   return i->second.replica;
 }
 
+std::string server_state::address_of(node_id id) const {
+  auto i = extras.addresses.find(id);
+  return i != extras.addresses.end() ? i->second : std::string{};
+}
+
+caf::result<client_reply> server_state::client_propose(group_id group,
+                                                       std::string command) {
+  auto r = find(group);
+  if (!r) {
+    client_reply reply;
+    reply.error = caf::to_string(r.error());
+    return reply;
+  }
+  auto replica = *r;
+  auto rp = self->make_response_promise<client_reply>();
+  self
+    ->request(replica, cfg.client_timeout, atom::propose_v, std::move(command))
+    .then(
+      [rp](std::string& value) mutable {
+        client_reply reply;
+        reply.ok = true;
+        reply.value = std::move(value);
+        rp.deliver(std::move(reply));
+      },
+      [this, rp, replica](caf::error& err) mutable {
+        client_reply reply;
+        reply.error = caf::to_string(err);
+        auto not_leader = raft::make_error(raft::raft_errc::not_leader);
+        if (err.category() != not_leader.category()
+            || err.code() != not_leader.code()) {
+          rp.deliver(std::move(reply));
+          return;
+        }
+        reply.error = "not_leader";
+        // Ask the replica whom it follows, for the hint.
+        self->request(replica, cfg.client_timeout, atom::status_v)
+          .then(
+            [this, rp, reply](replica_status& st) mutable {
+              reply.leader = st.leader;
+              reply.leader_address = address_of(st.leader);
+              rp.deliver(std::move(reply));
+            },
+            [rp, reply](caf::error&) mutable { rp.deliver(std::move(reply)); });
+      });
+  return rp;
+}
+
+caf::result<client_status> server_state::client_state(group_id group) {
+  auto r = find(group);
+  if (!r)
+    return r.error();
+  auto rp = self->make_response_promise<client_status>();
+  self->request(*r, cfg.client_timeout, atom::status_v)
+    .then(
+      [this, rp](replica_status& st) mutable {
+        client_status out;
+        out.group = st.group;
+        out.node = st.node;
+        out.role = static_cast<std::uint8_t>(st.current_role);
+        out.term = st.term;
+        out.leader = st.leader;
+        out.leader_address = address_of(st.leader);
+        out.commit = st.commit;
+        out.applied = st.applied;
+        out.last_index = st.last_index;
+        if (extras.digest)
+          out.state = extras.digest(st.group);
+        rp.deliver(std::move(out));
+      },
+      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 server_actor::behavior_type
 server(server_actor::stateful_pointer<server_state> self, server_config cfg,
        storage_actor storage) {
@@ -183,7 +256,11 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       self->state.on_tick(generation);
     },
     [self](atom::connect_peer, node_id id, peer_actor& peer) {
-      self->state.peers[id] = std::move(peer);
+      // A null handle means the transport lost the peer.
+      if (peer)
+        self->state.peers[id] = std::move(peer);
+      else
+        self->state.peers.erase(id);
     },
     [self](atom::register_, group_id group, raft::membership& voters,
            cluster::state_machine_ptr& machine) {
@@ -217,6 +294,15 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       if (!r)
         return r.error();
       return *r;
+    },
+    [self](atom::client, atom::propose, group_id group, std::string& command) {
+      return self->state.client_propose(group, std::move(command));
+    },
+    [self](atom::client, atom::status, group_id group) {
+      return self->state.client_state(group);
+    },
+    [self](atom::configure, server_extras& extras) {
+      self->state.extras = std::move(extras);
     },
   };
 }

@@ -21,6 +21,8 @@ struct server_config {
   std::chrono::milliseconds tick_interval{100};
   /// Minimum election timeout in ticks (raft_config::election_ticks).
   std::uint32_t election_ticks = 10;
+  /// Bound of the requests the client path sends to local replicas.
+  std::chrono::milliseconds client_timeout{10000};
 };
 
 /// One registered group on this server.
@@ -54,6 +56,12 @@ struct server_state {
   raft::raft_config raft_config_for(group_id group) const;
   /// The replica of `group`, or an error.
   caf::expected<replica_actor> find(group_id group) const;
+  /// Client path: proposes `command`; followers answer with a leader hint.
+  caf::result<client_reply> client_propose(group_id group, std::string command);
+  /// Client path: the replica's status plus the state machine digest.
+  caf::result<client_status> client_state(group_id group);
+  /// `host:port` of `id`, or empty.
+  std::string address_of(node_id id) const;
 
   server_actor::stateful_pointer<server_state> self = nullptr;
   server_config cfg;
@@ -62,6 +70,7 @@ struct server_state {
   std::set<group_id> registering;
   std::map<node_id, peer_actor> peers;
   std::uint64_t tick_generation = 0;
+  server_extras extras;
 };
 
 /// Spawns the server of node `cfg.id` using `storage` (which it stops on

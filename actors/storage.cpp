@@ -4,9 +4,104 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
 namespace ees::actors {
+
+namespace {
+
+/// `<group_dir>/<index>-<term>.snap`, named like storage/snapshot_file.cpp.
+std::string snapshot_path(const storage::snapshot_files& files, group_id group,
+                          log_index index, term_t term) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "/%020llu-%020llu.snap",
+                static_cast<unsigned long long>(index.value),
+                static_cast<unsigned long long>(term.value));
+  return files.group_dir(group) + buf;
+}
+
+/// Reads and decodes one snapshot file.
+storage::result<storage::snapshot> read_file(const std::string& path) {
+  std::ifstream in{path, std::ios::binary};
+  if (!in)
+    return storage::storage_error{storage::storage_errc::io_error,
+                                  "cannot open " + path};
+  std::string bytes{std::istreambuf_iterator<char>{in},
+                    std::istreambuf_iterator<char>{}};
+  if (in.bad())
+    return storage::storage_error{storage::storage_errc::io_error,
+                                  "cannot read " + path};
+  return storage::decode_snapshot_file(bytes);
+}
+
+caf::error snapshots_off() {
+  return storage::make_error(storage::storage_error{
+    storage::storage_errc::invalid_argument, "snapshots are off"});
+}
+
+} // namespace
+
+caf::result<snapshot_start>
+storage_state::find_snapshot(group_id group, const raft::snapshot_meta& meta,
+                             log_index commit) {
+  snapshot_start out;
+  if (!snapshots) {
+    if (meta.last_index.value > 0)
+      return snapshots_off();
+    return out;
+  }
+  out.enabled = true;
+  out.threshold = snapshot_cfg.threshold;
+  auto names = snapshots->list(group);
+  if (!names)
+    return storage::make_error(names.error());
+  // Snapshots cover committed entries only, and committed entries are the
+  // same on every replica (§5.4): any file between the log's snapshot and
+  // its durable commit index describes this log's state.
+  auto hi = std::max(meta.last_index, commit);
+  for (auto& [index, term] : *names) {
+    if (index > hi || index < meta.last_index)
+      continue;
+    if (index == meta.last_index && term != meta.last_term)
+      continue;
+    auto path = snapshot_path(*snapshots, group, index, term);
+    auto snap = read_file(path);
+    if (!snap || snap->meta.last_index != index
+        || snap->meta.last_term != term) {
+      spdlog::warn("g={} skipping snapshot file {}: {}", group.value, path,
+                   snap ? "meta mismatch" : storage::to_string(snap.error()));
+      continue;
+    }
+    out.found = true;
+    out.meta = std::move(snap->meta);
+    out.data = std::move(snap->data);
+    return out;
+  }
+  if (meta.last_index.value > 0)
+    return storage::make_error(
+      storage::storage_error{storage::storage_errc::corruption,
+                             "no snapshot file for the log's snapshot at index "
+                               + std::to_string(meta.last_index.value)});
+  return out;
+}
+
+caf::result<std::string>
+storage_state::read_snapshot(group_id group, const raft::snapshot_meta& meta) {
+  if (!snapshots)
+    return snapshots_off();
+  auto snap = read_file(
+    snapshot_path(*snapshots, group, meta.last_index, meta.last_term));
+  if (!snap)
+    return storage::make_error(snap.error());
+  if (snap->meta != meta)
+    return storage::make_error(storage::storage_error{
+      storage::storage_errc::invalid_argument, "snapshot meta mismatch"});
+  return std::move(snap->data);
+}
 
 bool storage_state::flush() {
   flush_scheduled = false;
@@ -66,11 +161,16 @@ storage_state::register_group(group_id group, raft::membership voters) {
   return ps;
 }
 
-storage_actor::behavior_type
-storage(storage_actor::stateful_pointer<storage_state> self,
-        std::shared_ptr<storage::log_store> store) {
+snapshot_storage_actor::behavior_type
+snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
+                 std::shared_ptr<storage::log_store> store,
+                 snapshot_settings settings) {
   self->state.self = self;
   self->state.store = std::move(store);
+  if (!settings.dir.empty())
+    self->state.snapshots = std::make_unique<storage::snapshot_files>(
+      settings.dir, std::max<std::size_t>(settings.keep, 1));
+  self->state.snapshot_cfg = std::move(settings);
   return {
     [self](atom::register_, group_id group,
            raft::membership& voters) -> caf::result<raft::persistent_state> {
@@ -108,9 +208,55 @@ storage(storage_actor::stateful_pointer<storage_state> self,
         st.fail(res.error());
         return storage::make_error(res.error());
       }
+      if (st.snapshots)
+        if (auto res = st.snapshots->remove(group); !res)
+          spdlog::warn("g={} cannot delete snapshot files: {}", group.value,
+                       storage::to_string(res.error()));
+      return caf::ok_atom::value;
+    },
+    [self](atom::restore, group_id group, const raft::snapshot_meta& meta,
+           log_index commit) -> caf::result<snapshot_start> {
+      auto& st = self->state;
+      if (!st.flush())
+        return storage::make_error(*st.store->failure());
+      return st.find_snapshot(group, meta, commit);
+    },
+    [self](atom::snap_save, group_id group, const raft::snapshot_meta& meta,
+           const std::string& data) -> caf::result<caf::ok_atom> {
+      auto& st = self->state;
+      if (!st.snapshots)
+        return snapshots_off();
+      // Not fail-stop: a failed save deletes its temporary file and nothing
+      // depends on it yet (the log is compacted only after it succeeded).
+      if (auto res = st.snapshots->save(group, meta, data); !res) {
+        spdlog::warn("g={} snapshot save at {} failed: {}", group.value,
+                     meta.last_index.value, storage::to_string(res.error()));
+        return storage::make_error(res.error());
+      }
+      return caf::ok_atom::value;
+    },
+    [self](atom::snap_read, group_id group,
+           const raft::snapshot_meta& meta) -> caf::result<std::string> {
+      return self->state.read_snapshot(group, meta);
+    },
+    [self](atom::compact, group_id group,
+           const raft::snapshot_meta& meta) -> caf::result<caf::ok_atom> {
+      auto& st = self->state;
+      if (!st.flush())
+        return storage::make_error(*st.store->failure());
+      if (auto res = st.store->compact(group, meta); !res) {
+        st.fail(res.error());
+        return storage::make_error(res.error());
+      }
       return caf::ok_atom::value;
     },
   };
+}
+
+snapshot_storage_actor::behavior_type
+storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
+        std::shared_ptr<storage::log_store> store) {
+  return snapshot_storage(self, std::move(store), snapshot_settings{});
 }
 
 } // namespace ees::actors

@@ -3,6 +3,7 @@
 
 #include "actors/interfaces.hpp"
 #include "storage/log_store.hpp"
+#include "storage/snapshot_file.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -32,17 +33,38 @@ struct storage_state {
   caf::result<raft::persistent_state> register_group(group_id group,
                                                      raft::membership voters);
 
-  storage_actor::stateful_pointer<storage_state> self = nullptr;
+  /// The newest snapshot of `group` a replica restarting from a log with
+  /// snapshot `meta` and durable commit index `commit` can restore from.
+  caf::result<snapshot_start> find_snapshot(group_id group,
+                                            const raft::snapshot_meta& meta,
+                                            log_index commit);
+
+  /// Reads the snapshot file of `group` with exactly `meta`.
+  caf::result<std::string> read_snapshot(group_id group,
+                                         const raft::snapshot_meta& meta);
+
+  snapshot_storage_actor::stateful_pointer<storage_state> self = nullptr;
   std::shared_ptr<storage::log_store> store;
+  snapshot_settings snapshot_cfg;
+  /// Null when snapshots are off (no data directory given).
+  std::unique_ptr<storage::snapshot_files> snapshots;
   std::vector<storage::group_write> queued;
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
   bool flush_scheduled = false;
 };
 
-/// Spawns the storage of a process around an open `store`.
+/// Spawns the storage of a process around an open `store`, without snapshot
+/// files: replicas never snapshot and cannot install snapshots.
 /// Spawn it detached in production: writes block on fsync.
-storage_actor::behavior_type
-storage(storage_actor::stateful_pointer<storage_state> self,
+snapshot_storage_actor::behavior_type
+storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
         std::shared_ptr<storage::log_store> store);
+
+/// Spawns the storage of a process around an open `store` that also owns
+/// the snapshot files under `settings.dir` (saving one blocks on fsync too).
+snapshot_storage_actor::behavior_type
+snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
+                 std::shared_ptr<storage::log_store> store,
+                 snapshot_settings settings);
 
 } // namespace ees::actors

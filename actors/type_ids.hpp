@@ -6,7 +6,9 @@
 // they never leave the process.
 #pragma once
 
+#include "actors/client_types.hpp"
 #include "actors/envelope.hpp"
+#include "actors/snapshot_types.hpp"
 #include "ees/cluster/state_machine.hpp"
 #include "protocol/ids.hpp"
 #include "protocol/raft/types.hpp"
@@ -33,6 +35,8 @@ CAF_ADD_TYPE_ID(ees, (ees::actors::envelope))
 CAF_ADD_TYPE_ID(ees, (ees::actors::apply_result))
 CAF_ADD_TYPE_ID(ees, (ees::actors::applied_batch))
 CAF_ADD_TYPE_ID(ees, (ees::actors::replica_status))
+CAF_ADD_TYPE_ID(ees, (ees::actors::client_reply))
+CAF_ADD_TYPE_ID(ees, (ees::actors::client_status))
 
 // Atoms: at most 10 characters each.
 CAF_ADD_ATOM(ees, ees::atom, tick, "tick")
@@ -49,9 +53,21 @@ CAF_ADD_ATOM(ees, ees::atom, register_, "register")
 CAF_ADD_ATOM(ees, ees::atom, unregister, "unregister")
 CAF_ADD_ATOM(ees, ees::atom, connect_peer, "conn_peer")
 CAF_ADD_ATOM(ees, ees::atom, replica, "replica")
+// Snapshots and log compaction.
+CAF_ADD_ATOM(ees, ees::atom, snapshot, "snapshot")
+CAF_ADD_ATOM(ees, ees::atom, restore, "restore")
+CAF_ADD_ATOM(ees, ees::atom, snap_save, "snap_save")
+CAF_ADD_ATOM(ees, ees::atom, snap_read, "snap_read")
+CAF_ADD_ATOM(ees, ees::atom, compact, "compact")
+CAF_ADD_ATOM(ees, ees::atom, threshold, "threshold")
+CAF_ADD_ATOM(ees, ees::atom, client, "client")
+CAF_ADD_ATOM(ees, ees::atom, configure, "configure")
+CAF_ADD_ATOM(ees, ees::atom, retry, "retry")
 
 CAF_END_TYPE_ID_BLOCK(ees)
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::cluster::state_machine_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::storage::group_write)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::raft::persistent_state)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::actors::snapshot_start)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::actors::server_extras)

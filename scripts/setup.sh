@@ -8,7 +8,7 @@ packages=(
   libcaf-dev libssl-dev
   librocksdb-dev libspdlog-dev libfmt-dev nlohmann-json3-dev doctest-dev
   libyaml-cpp-dev
-  clang-format
+  clang-format python3
 )
 
 missing=()

@@ -1,0 +1,67 @@
+// Wire types of the client path: what a server answers to requests from
+// other CAF nodes (eesctl, tests), and the node-level extras a host hands to
+// its server.
+#pragma once
+
+#include "protocol/ids.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+namespace ees::actors {
+
+/// The answer to a client proposal.
+struct client_reply {
+  /// True when the command was committed and applied; `value` holds the
+  /// state machine's answer.
+  bool ok = false;
+  std::string value;
+  /// The error when `ok` is false, e.g. "not_leader".
+  std::string error;
+  /// The leader this server knows of (0 when unknown): a hint for retries.
+  node_id leader;
+  /// `host:port` of `leader` when this server knows it.
+  std::string leader_address;
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, client_reply& x) {
+  return f(x.ok, x.value, x.error, x.leader, x.leader_address);
+}
+
+/// The status of one replica as seen by a client.
+struct client_status {
+  group_id group;
+  node_id node;
+  /// raft::role as its number (0 follower, 1 pre-candidate, 2 candidate,
+  /// 3 leader).
+  std::uint8_t role = 0;
+  term_t term;
+  node_id leader;
+  std::string leader_address;
+  log_index commit;
+  log_index applied;
+  log_index last_index;
+  /// The state machine's digest (empty when the host registered none).
+  std::string state;
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, client_status& x) {
+  return f(x.group, x.node, x.role, x.term, x.leader, x.leader_address,
+           x.commit, x.applied, x.last_index, x.state);
+}
+
+/// Node-level settings a host hands to its server after start (local only).
+struct server_extras {
+  /// `host:port` of every node, for leader hints.
+  std::map<node_id, std::string> addresses;
+  /// Returns a digest of the group's state machine; it runs on the server's
+  /// thread, so the state machine must make it safe against concurrent
+  /// `apply` calls.
+  std::function<std::string(group_id)> digest;
+};
+
+} // namespace ees::actors

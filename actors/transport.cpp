@@ -1,0 +1,108 @@
+#include "actors/transport.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/node_id.hpp>
+#include <caf/system_messages.hpp>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <set>
+#include <utility>
+
+namespace ees::actors {
+
+void transport_state::connect(node_id id) {
+  auto i = links.find(id);
+  if (i == links.end() || i->second.proxy || i->second.connecting)
+    return;
+  auto& link = i->second;
+  link.connecting = true;
+  auto gen = ++link.generation;
+  auto mm
+    = cfg.connector ? cfg.connector : self->system().middleman().actor_handle();
+  self
+    ->request(mm, cfg.connect_timeout, caf::connect_atom_v, link.endpoint.host,
+              link.endpoint.port)
+    .then(
+      [this, id, gen](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                      const std::set<std::string>&) {
+        auto j = links.find(id);
+        if (j == links.end() || j->second.generation != gen)
+          return;
+        auto& l = j->second;
+        l.connecting = false;
+        auto proxy = caf::actor_cast<caf::actor>(ptr);
+        if (!proxy) {
+          schedule_retry(l);
+          return;
+        }
+        l.proxy = proxy;
+        l.backoff = std::chrono::milliseconds{0};
+        self->monitor(proxy);
+        spdlog::info("n={} connected to peer {} at {}:{}", self_id.value,
+                     id.value, l.endpoint.host, l.endpoint.port);
+        self->send(server, atom::connect_peer_v, id,
+                   caf::actor_cast<peer_actor>(proxy));
+      },
+      [this, id, gen](caf::error& err) {
+        auto j = links.find(id);
+        if (j == links.end() || j->second.generation != gen)
+          return;
+        j->second.connecting = false;
+        spdlog::debug("n={} connect to peer {} failed: {}", self_id.value,
+                      id.value, caf::to_string(err));
+        schedule_retry(j->second);
+      });
+}
+
+void transport_state::schedule_retry(peer_link& link) {
+  using std::chrono::milliseconds;
+  link.backoff = link.backoff.count() == 0
+                   ? cfg.min_backoff
+                   : std::min(link.backoff * 2, cfg.max_backoff);
+  self->delayed_send(self, link.backoff, atom::retry_v, link.endpoint.id,
+                     link.generation);
+}
+
+void transport_state::on_down(const caf::down_msg& msg) {
+  for (auto& [id, link] : links) {
+    if (link.proxy && link.proxy.address() == msg.source) {
+      spdlog::warn("n={} lost peer {} ({}): reconnecting", self_id.value,
+                   id.value, caf::to_string(msg.reason));
+      link.proxy = nullptr;
+      ++link.generation;
+      self->send(server, atom::connect_peer_v, id, peer_actor{});
+      schedule_retry(link);
+      return;
+    }
+  }
+}
+
+caf::behavior transport(caf::stateful_actor<transport_state>* self,
+                        transport_config cfg, server_actor server) {
+  auto& st = self->state;
+  st.self = self;
+  st.cfg = std::move(cfg);
+  st.server = std::move(server);
+  st.self_id = st.cfg.self;
+  for (auto& ep : st.cfg.peers)
+    if (ep.id != st.self_id)
+      st.links[ep.id].endpoint = ep;
+  self->set_down_handler(
+    [self](caf::down_msg& msg) { self->state.on_down(msg); });
+  for (auto& [id, link] : st.links)
+    st.connect(id);
+  return {
+    [self](atom::retry, node_id id, std::uint64_t gen) {
+      auto i = self->state.links.find(id);
+      if (i == self->state.links.end() || i->second.generation != gen)
+        return; // A stale timer.
+      self->state.connect(id);
+    },
+  };
+}
+
+} // namespace ees::actors

@@ -1,0 +1,77 @@
+// The TRANSPORT actor (DESIGN.md §3): keeps one CAF io (BASP over TCP)
+// connection to the server actor of every peer node and wires it into the
+// local server with `connect_peer`.
+#pragma once
+
+#include "actors/interfaces.hpp"
+#include "protocol/ids.hpp"
+
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ees::actors {
+
+/// Where the server actor of one peer node is published.
+struct peer_endpoint {
+  node_id id;
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+/// How the transport (re)connects.
+struct transport_config {
+  /// This node (for logs).
+  node_id self;
+  /// Every other node; entries for `self` are ignored.
+  std::vector<peer_endpoint> peers;
+  /// Bound of one connect attempt (the middleman's `connect_atom` request).
+  std::chrono::milliseconds connect_timeout{2000};
+  /// First retry delay after a failed attempt or a lost connection; doubles
+  /// up to `max_backoff`.
+  std::chrono::milliseconds min_backoff{50};
+  std::chrono::milliseconds max_backoff{1000};
+  /// The middleman actor that connects (`connect_atom`): the OpenSSL
+  /// manager's for TLS; null for the plain TCP middleman of the system.
+  caf::io::middleman_actor connector;
+};
+
+/// One peer's connection state.
+struct peer_link {
+  peer_endpoint endpoint;
+  /// The proxy of the peer's server while connected.
+  caf::actor proxy;
+  std::chrono::milliseconds backoff{0};
+  /// Ignores stale retry timers and connect replies.
+  std::uint64_t generation = 0;
+  bool connecting = false;
+};
+
+struct transport_state {
+  static inline const char* name = "transport";
+
+  void connect(node_id id);
+  void schedule_retry(peer_link& link);
+  void on_down(const caf::down_msg& msg);
+
+  caf::stateful_actor<transport_state>* self = nullptr;
+  transport_config cfg;
+  node_id self_id;
+  server_actor server;
+  std::map<node_id, peer_link> links;
+};
+
+/// Connects to every peer of `cfg` without blocking, monitors the proxies
+/// and reconnects with capped exponential backoff; every (re)connect and
+/// every loss is reported to `server` as `connect_peer` (a null handle for a
+/// loss).
+caf::behavior transport(caf::stateful_actor<transport_state>* self,
+                        transport_config cfg, server_actor server);
+
+} // namespace ees::actors
