@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-10000}
 CONC=${2:-64}
+./scripts/setup.sh
 BUILD_DIR=${BUILD_DIR:-build}
 if [[ ! -f "$BUILD_DIR/CMakeCache.txt" ]]; then
   cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
