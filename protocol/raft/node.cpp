@@ -48,7 +48,7 @@ std::size_t quorum_of(std::size_t voters) {
 // -- construction -------------------------------------------------------------
 
 node::node(const raft_config& cfg, persistent_state restored)
-  : cfg_(cfg), rng_state_(cfg.seed ^ (cfg.id.value * 0x9E3779B97F4A7C15ull)),
+  : cfg_(cfg), rng_{cfg.seed ^ (cfg.id.value * 0x9E3779B97F4A7C15ull)},
     current_term_(restored.state.current_term),
     voted_for_(restored.state.voted_for),
     log_(restored.snapshot, std::move(restored.entries)) {
@@ -955,12 +955,7 @@ hard_state node::current_hard_state() const {
 }
 
 std::uint64_t node::next_random() {
-  // splitmix64: tiny, seedable and identical on every platform, unlike the
-  // distributions of <random>.
-  auto z = (rng_state_ += 0x9E3779B97F4A7C15ull);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
+  return rng_.next();
 }
 
 } // namespace ees::raft

@@ -7,6 +7,7 @@
 #include "protocol/raft/progress.hpp"
 #include "protocol/raft/ready.hpp"
 #include "protocol/raft/types.hpp"
+#include "protocol/splitmix.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -189,7 +190,7 @@ private:
   std::uint64_t next_random();
 
   raft_config cfg_;
-  std::uint64_t rng_state_;
+  splitmix64 rng_;
 
   // Persistent state on all servers (Figure 2).
   term_t current_term_;

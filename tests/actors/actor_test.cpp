@@ -9,6 +9,7 @@
 #include "actors/server.hpp"
 #include "ees/cluster/raft_server_factory.hpp"
 #include "ees/cluster/state_machine.hpp"
+#include "tests/actors/support.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -56,40 +57,17 @@ struct test_machine : cluster::state_machine {
   }
 };
 
-/// A fresh temporary directory, removed in the destructor.
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string templ
-      = (std::filesystem::temp_directory_path() / "ees-actors-XXXXXX").string();
-    REQUIRE(mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-caf::actor_system_config& test_config(caf::actor_system_config& cfg) {
-  cfg.set("scheduler.policy", caf::atom("testing"))
-    .set("logger.file-verbosity", caf::atom("quiet"))
-    .set("logger.console-verbosity", caf::atom("quiet"));
-  cfg.add_message_types<caf::id_block::ees>();
-  return cfg;
-}
-
 struct fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys;
   caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
-  std::vector<std::unique_ptr<temp_dir>> dirs;
+  std::vector<std::unique_ptr<test::temp_dir>> dirs;
   std::vector<cluster::raft_server> servers; // index i: node i + 1
   std::vector<std::shared_ptr<test_machine>> machines; // group 1, per node
 
   fixture()
-    : sys{test_config(cfg)},
+    : sys{test::deterministic_config(cfg)},
       sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
       self{sys} {
     spdlog::set_level(spdlog::level::warn);
@@ -118,7 +96,7 @@ struct fixture {
 
   void start_cluster(std::size_t n = 3) {
     for (std::size_t i = 0; i < n; ++i) {
-      dirs.push_back(std::make_unique<temp_dir>());
+      dirs.push_back(std::make_unique<test::temp_dir>());
       servers.push_back(start_server(i));
     }
     connect_all();

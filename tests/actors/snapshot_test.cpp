@@ -10,6 +10,7 @@
 #include "ees/cluster/state_machine.hpp"
 #include "storage/log_store.hpp"
 #include "storage/snapshot_file.hpp"
+#include "tests/actors/support.hpp"
 
 #include <caf/all.hpp>
 #include <spdlog/spdlog.h>
@@ -66,39 +67,17 @@ struct list_machine : cluster::state_machine {
   }
 };
 
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    std::string templ
-      = (std::filesystem::temp_directory_path() / "ees-snap-XXXXXX").string();
-    REQUIRE(mkdtemp(templ.data()) != nullptr);
-    path = templ;
-  }
-  ~temp_dir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
-
-caf::actor_system_config& snap_config(caf::actor_system_config& cfg) {
-  cfg.set("scheduler.policy", caf::atom("testing"))
-    .set("logger.file-verbosity", caf::atom("quiet"))
-    .set("logger.console-verbosity", caf::atom("quiet"));
-  cfg.add_message_types<caf::id_block::ees>();
-  return cfg;
-}
-
 struct snap_fixture {
   caf::actor_system_config cfg;
   caf::actor_system sys;
   caf::scheduler::test_coordinator& sched;
   caf::scoped_actor self;
-  std::vector<std::unique_ptr<temp_dir>> dirs;
+  std::vector<std::unique_ptr<test::temp_dir>> dirs;
   std::vector<cluster::raft_server> servers; // index i: node i + 1
   std::vector<std::shared_ptr<list_machine>> machines;
 
   snap_fixture()
-    : sys{snap_config(cfg)},
+    : sys{test::deterministic_config(cfg)},
       sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
       self{sys} {
     spdlog::set_level(std::getenv("EES_SNAP_LOG") ? spdlog::level::info
@@ -128,7 +107,7 @@ struct snap_fixture {
 
   void start_servers(std::size_t n = 3) {
     for (std::size_t i = 0; i < n; ++i) {
-      dirs.push_back(std::make_unique<temp_dir>());
+      dirs.push_back(std::make_unique<test::temp_dir>());
       servers.push_back(start_server(i));
       machines.push_back(std::make_shared<list_machine>());
     }
@@ -383,7 +362,7 @@ TEST_CASE_FIXTURE(snap_fixture, "a follower that missed compacted entries "
 
 TEST_CASE_FIXTURE(snap_fixture, "the storage picks the snapshot a restarting "
                                 "replica can restore from") {
-  dirs.push_back(std::make_unique<temp_dir>());
+  dirs.push_back(std::make_unique<test::temp_dir>());
   storage::log_store_options opts;
   opts.dir = (dirs[0]->path / "log").string();
   opts.sync = false;

@@ -15,6 +15,7 @@
 // violation, 1 otherwise; `--expect-violation` inverts it (for mutants).
 
 #include "protocol/raft/node.hpp"
+#include "protocol/splitmix.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -37,14 +38,7 @@ using namespace ees::raft;
 
 // -- deterministic randomness -------------------------------------------------
 
-struct rng {
-  std::uint64_t state;
-  std::uint64_t next() {
-    auto z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+struct rng : splitmix64 {
   /// Uniform in [0, n). @pre n > 0.
   std::uint64_t below(std::uint64_t n) {
     return next() % n;

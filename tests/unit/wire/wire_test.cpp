@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include "protocol/raft/types.hpp"
+#include "protocol/splitmix.hpp"
 
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
@@ -45,14 +46,7 @@ void check_round_trip(const T& x) {
 }
 
 /// Deterministic pseudo-random values (splitmix64).
-struct gen {
-  std::uint64_t state;
-  std::uint64_t next() {
-    auto z = (state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
+struct gen : splitmix64 {
   std::uint64_t below(std::uint64_t n) {
     return next() % n;
   }
