@@ -94,6 +94,16 @@ struct fixture {
     return *srv;
   }
 
+  /// Starts three servers and registers group `g` on each, with a fresh test
+  /// machine per node in `machines`.
+  void start_group(group_id g) {
+    start_cluster();
+    for (std::size_t i = 0; i < 3; ++i) {
+      machines.push_back(std::make_shared<test_machine>());
+      register_group(i, g, machines[i]);
+    }
+  }
+
   void start_cluster(std::size_t n = 3) {
     for (std::size_t i = 0; i < n; ++i) {
       dirs.push_back(std::make_unique<test::temp_dir>());
@@ -185,11 +195,7 @@ const group_id g2{2};
 } // namespace
 
 TEST_CASE_FIXTURE(fixture, "three servers elect a leader and converge") {
-  start_cluster();
-  for (std::size_t i = 0; i < 3; ++i) {
-    machines.push_back(std::make_shared<test_machine>());
-    register_group(i, g1, machines[i]);
-  }
+  start_group(g1);
   auto leader = await_leader(g1);
   REQUIRE(leader);
   for (int k = 0; k < 10; ++k) {
@@ -219,11 +225,7 @@ TEST_CASE_FIXTURE(fixture, "three servers elect a leader and converge") {
 
 TEST_CASE_FIXTURE(fixture, "groups are registered and unregistered at "
                            "runtime; one tick timer drives them all") {
-  start_cluster();
-  for (std::size_t i = 0; i < 3; ++i) {
-    machines.push_back(std::make_shared<test_machine>());
-    register_group(i, g1, machines[i]);
-  }
+  start_group(g1);
   REQUIRE(await_leader(g1));
   std::vector<std::shared_ptr<test_machine>> second;
   for (std::size_t i = 0; i < 3; ++i) {
@@ -258,11 +260,7 @@ TEST_CASE_FIXTURE(fixture, "groups are registered and unregistered at "
 }
 
 TEST_CASE_FIXTURE(fixture, "a killed replica is restarted from disk") {
-  start_cluster();
-  for (std::size_t i = 0; i < 3; ++i) {
-    machines.push_back(std::make_shared<test_machine>());
-    register_group(i, g1, machines[i]);
-  }
+  start_group(g1);
   auto leader = await_leader(g1);
   REQUIRE(leader);
   for (int k = 0; k < 5; ++k)
@@ -297,11 +295,7 @@ TEST_CASE_FIXTURE(fixture, "a killed replica is restarted from disk") {
 
 TEST_CASE_FIXTURE(fixture, "a restarted server recovers committed commands "
                            "from its data dir") {
-  start_cluster();
-  for (std::size_t i = 0; i < 3; ++i) {
-    machines.push_back(std::make_shared<test_machine>());
-    register_group(i, g1, machines[i]);
-  }
+  start_group(g1);
   auto leader = await_leader(g1);
   REQUIRE(leader);
   for (int k = 0; k < 5; ++k)

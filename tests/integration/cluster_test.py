@@ -149,37 +149,52 @@ class Cluster:
             return None
         return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
 
-    def wait_leader(self, group, nodes, deadline_s, min_term=0):
-        """Polls until a node of `nodes` leads `group` in a term > min_term."""
+    def wait_until(self, condition, deadline_s, what):
+        """The one bounded wait of this driver: evaluates `condition` every
+        POLL seconds until it returns something truthy (returned) or
+        `deadline_s` passes (AssertionError naming `what`). Node crashes
+        fail it at once."""
         deadline = time.monotonic() + deadline_s
-        while time.monotonic() < deadline:
+        while True:
             self.check_alive()
+            result = condition()
+            if result:
+                return result
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{what()} within {deadline_s}s")
+            time.sleep(POLL)  # poll interval, not synchronization
+
+    def wait_leader(self, group, nodes, deadline_s, min_term=0):
+        """Waits until a node of `nodes` leads `group` in a term > min_term."""
+        def leader():
             for i in nodes:
                 st = self.status(i, group)
                 if st and st["role"] == "leader" and int(st["term"]) > min_term:
                     return i, int(st["term"])
-            time.sleep(POLL)
-        raise AssertionError(f"no leader of {group} among {nodes} "
-                             f"within {deadline_s}s")
+            return None
+        return self.wait_until(
+            leader, deadline_s, lambda: f"no leader of {group} among {nodes}")
 
     def wait_converged(self, group, nodes, min_count, deadline_s):
-        """Polls until every node of `nodes` has the same state hash and a
-        count >= min_count; returns the count."""
-        deadline = time.monotonic() + deadline_s
-        last = None
-        while time.monotonic() < deadline:
-            self.check_alive()
+        """Waits until every node of `nodes` has the same state hash and a
+        count >= min_count; returns (count, hash)."""
+        last = []
+
+        def converged():
             sts = [self.status(i, group) for i in nodes]
-            last = sts
-            if all(sts):
-                hashes = {s["hash"] for s in sts}
-                counts = {int(s["count"]) for s in sts}
-                if len(hashes) == 1 and len(counts) == 1 \
-                        and min(counts) >= min_count:
-                    return counts.pop(), hashes.pop()
-            time.sleep(POLL)
-        raise AssertionError(f"{group} did not converge to >= {min_count} "
-                             f"on {nodes} within {deadline_s}s: {last}")
+            last[:] = sts
+            if not all(sts):
+                return None
+            hashes = {s["hash"] for s in sts}
+            counts = {int(s["count"]) for s in sts}
+            if len(hashes) == 1 and len(counts) == 1 \
+                    and min(counts) >= min_count:
+                return counts.pop(), hashes.pop()
+            return None
+        return self.wait_until(
+            converged, deadline_s,
+            lambda: f"{group} did not converge to >= {min_count} on {nodes}: "
+                    f"{last}")
 
     def bench(self, i, group, n, concurrency, prefix):
         rc, out = self.ctl(i, "--timeout-ms", 5000, "bench", group, n,
@@ -235,14 +250,15 @@ def main():
                                                    min_term=old_term)
         t_elected = time.monotonic() - t0
         # Writes continue: the first acknowledged write after the kill.
-        deadline = time.monotonic() + 30
-        while True:
-            rc, out = cluster.ctl(survivors[0], "--timeout-ms", 2000,
-                                  "propose", "orders", "b-first", timeout=10)
-            if rc == 0:
-                break
-            assert time.monotonic() < deadline, f"no write after kill: {out}"
-            time.sleep(POLL)
+        attempt = {}
+
+        def write_acked():
+            attempt["rc"], attempt["out"] = cluster.ctl(
+                survivors[0], "--timeout-ms", 2000, "propose", "orders",
+                "b-first", timeout=10)
+            return attempt["rc"] == 0
+        cluster.wait_until(write_acked, 30,
+                           lambda: f"no write after kill: {attempt['out']}")
         acked["orders"] += 1
         t_write = time.monotonic() - t0
         log(f"(b) RESULT failover: new leader node {new_leader} "
