@@ -1,5 +1,8 @@
 #include "actors/applier.hpp"
 
+#include "actors/entry_stamp.hpp"
+#include "actors/errors.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <utility>
@@ -12,12 +15,33 @@ applier_state::apply(const std::vector<raft::log_entry>& entries) {
   for (const auto& e : entries) {
     if (e.index <= applied)
       continue; // Replayed after a replica restart: applied already.
-    if (e.type == raft::entry_type::normal)
-      out.results.push_back(
-        apply_result{e.index, e.term, machine->apply(e.index, e.data)});
+    if (e.type == raft::entry_type::normal) {
+      auto stamped = unstamp_command(e.data);
+      if (!stamped) {
+        spdlog::error("g={} n={} entry {} is not a stamped command: stopping "
+                      "the applier",
+                      group.value, node.value, e.index.value);
+        self->quit(make_error(cluster_errc::invalid_command));
+        break;
+      }
+      cluster::entry_context ctx{e.index, e.term, stamped->first};
+      out.results.push_back(apply_result{
+        e.index, e.term, machine->apply(ctx, std::string{stamped->second})});
+    }
     applied = e.index;
   }
-  out.last = entries.empty() ? applied : entries.back().index;
+  out.last = applied;
+  if (auto deadline = machine->next_deadline())
+    out.next_deadline = *deadline;
+  auto notes = machine->take_notifications();
+  if (!notes.empty() && sink) {
+    std::vector<client_event> events;
+    events.reserve(notes.size());
+    for (auto& n : notes)
+      events.push_back(
+        client_event{group, std::move(n.owner), std::move(n.payload)});
+    self->send(sink, atom::notify_v, std::move(events));
+  }
   return out;
 }
 
@@ -49,12 +73,13 @@ log_index applier_state::restore(const raft::snapshot_meta& meta,
 
 applier_actor::behavior_type
 applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
-        node_id node, cluster::state_machine_ptr machine) {
+        node_id node, cluster::state_machine_ptr machine, notify_actor sink) {
   auto& st = self->state;
   st.self = self;
   st.group = group;
   st.node = node;
   st.machine = std::move(machine);
+  st.sink = std::move(sink);
   return {
     [self](atom::apply, const std::vector<raft::log_entry>& entries) {
       return self->state.apply(entries);
@@ -68,6 +93,15 @@ applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
     },
     [self](atom::restore, const raft::snapshot_meta& meta,
            const std::string& data) { return self->state.restore(meta, data); },
+    [self](atom::query,
+           const std::string& request) -> caf::result<log_index, std::string> {
+      auto& st = self->state;
+      return {st.applied, st.machine->query(request)};
+    },
+    [self](atom::digest) -> caf::result<log_index, std::string> {
+      auto& st = self->state;
+      return {st.applied, st.machine->digest()};
+    },
   };
 }
 

@@ -19,10 +19,14 @@ namespace ees::actors {
 /// applied, and sends `restore` before any entry after a snapshot it
 /// restarts from or installs; a snapshot not newer than `applied` is
 /// ignored, since the state covers it already.
+///
+/// Normal entries carry the leader's clock (entry_stamp.hpp); an entry that
+/// does not stops the applier (a corrupt log must not reach the state).
 struct applier_state {
   static inline const char* name = "applier";
 
-  /// Applies `entries` (ascending) that are newer than `applied`.
+  /// Applies `entries` (ascending) that are newer than `applied`, then
+  /// hands the state machine's notifications to `sink`.
   applied_batch apply(const std::vector<raft::log_entry>& entries);
 
   /// Fires the leadership callbacks of the state machine.
@@ -36,14 +40,16 @@ struct applier_state {
   group_id group;
   node_id node;
   cluster::state_machine_ptr machine;
+  notify_actor sink;
   /// Every entry up to here reached the state machine.
   log_index applied;
   bool leading = false;
 };
 
-/// Spawns the applier of `group` on `node`, applying to `machine`.
+/// Spawns the applier of `group` on `node`, applying to `machine` and
+/// delivering its notifications to `sink` (may be null: dropped).
 applier_actor::behavior_type
 applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
-        node_id node, cluster::state_machine_ptr machine);
+        node_id node, cluster::state_machine_ptr machine, notify_actor sink);
 
 } // namespace ees::actors

@@ -6,7 +6,6 @@
 #include "protocol/ids.hpp"
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <string>
 
@@ -24,11 +23,41 @@ struct client_reply {
   node_id leader;
   /// `host:port` of `leader` when this server knows it.
   std::string leader_address;
+  /// Queries: the applied index the answer reflects.
+  log_index applied;
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, client_reply& x) {
-  return f(x.ok, x.value, x.error, x.leader, x.leader_address);
+  return f(x.ok, x.value, x.error, x.leader, x.leader_address, x.applied);
+}
+
+/// How fresh the state a query reads must be (DESIGN.md §4).
+enum class read_consistency : std::uint8_t {
+  /// ReadIndex on the leader (thesis §6.4): reflects every write
+  /// acknowledged before the query was sent.
+  linearizable = 0,
+  /// The leader's applied state without a quorum check: may miss writes of
+  /// a newer leader during a partition.
+  leader = 1,
+  /// Any replica's applied state; the answer carries its applied index.
+  stale = 2,
+};
+
+/// A notification pushed to a client subscribed as `owner` of `group`.
+struct client_event {
+  group_id group;
+  std::string owner;
+  std::string payload;
+
+  friend bool operator==(const client_event& a, const client_event& b) {
+    return a.group == b.group && a.owner == b.owner && a.payload == b.payload;
+  }
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, client_event& x) {
+  return f(x.group, x.owner, x.payload);
 }
 
 /// The status of one replica as seen by a client.
@@ -58,10 +87,6 @@ auto inspect(Inspector& f, client_status& x) {
 struct server_extras {
   /// `host:port` of every node, for leader hints.
   std::map<node_id, std::string> addresses;
-  /// Returns a digest of the group's state machine; it runs on the server's
-  /// thread, so the state machine must make it safe against concurrent
-  /// `apply` calls.
-  std::function<std::string(group_id)> digest;
 };
 
 } // namespace ees::actors

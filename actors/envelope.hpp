@@ -49,11 +49,14 @@ struct applied_batch {
   log_index last;
   /// One result per normal entry of the batch, ascending by index.
   std::vector<apply_result> results;
+  /// The state machine's next deadline in replicated ms, -1 for none: once
+  /// the leader's clock passes it, the leader proposes a clock advance.
+  std::int64_t next_deadline = -1;
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, applied_batch& x) {
-  return f(x.last, x.results);
+  return f(x.last, x.results, x.next_deadline);
 }
 
 /// A snapshot of one replica's volatile state, for operators and tests.

@@ -9,6 +9,7 @@
 #include <caf/error.hpp>
 
 #include <cstdint>
+#include <string>
 
 namespace ees::actors {
 
@@ -20,6 +21,7 @@ enum class cluster_errc : std::uint8_t {
   replica_restarting, ///< The replica crashed and is being restarted.
   proposal_dropped, ///< The proposal's entry was overwritten by a new leader.
   storage_failure, ///< A durable write failed; the server stops (fail-stop).
+  invalid_command, ///< Empty, oversize, or not a stamped entry payload.
 };
 
 /// Returns the code's name, e.g. "unknown_group".
@@ -27,6 +29,11 @@ const char* to_string(cluster_errc x);
 
 /// Error category "cluster".
 caf::error make_error(cluster_errc x);
+
+/// A client-facing name of any error of the runtime: the code's name for
+/// the categories above ("not_leader", "unknown_group", ...), CAF's
+/// rendering otherwise (e.g. "request_timeout").
+std::string error_name(const caf::error& err);
 
 } // namespace ees::actors
 

@@ -22,6 +22,16 @@ using peer_actor = caf::typed_actor<
   // `env.msg.to` is this node, otherwise forwarded to that node.
   caf::reacts_to<envelope>>;
 
+/// What a client registers to receive pushed notifications (lock grants,
+/// lock loss) of the owners it subscribed as.
+using client_sink_actor
+  = caf::typed_actor<caf::reacts_to<atom::event, client_event>>;
+
+/// Where an applier delivers the notifications of its state machine (the
+/// local server, which pushes them to subscribed clients).
+using notify_actor
+  = caf::typed_actor<caf::reacts_to<atom::notify, std::vector<client_event>>>;
+
 /// The STORAGE actor interface: the durable state of all groups of a process.
 using storage_actor = caf::typed_actor<
   // Records that this process hosts the group, bootstraps it with the initial
@@ -77,7 +87,12 @@ using applier_actor = caf::typed_actor<
   // applier applied the snapshot's last index already; returns the applied
   // index.
   caf::replies_to<atom::restore, raft::snapshot_meta,
-                  std::string>::with<log_index>>;
+                  std::string>::with<log_index>,
+  // Answers a read-only request from the applied state; returns the applied
+  // index it reflects and the answer.
+  caf::replies_to<atom::query, std::string>::with<log_index, std::string>,
+  // Returns the applied index and the state machine's digest.
+  caf::replies_to<atom::digest>::with<log_index, std::string>>;
 
 /// The REPLICA actor interface: one local member of one Raft group.
 using replica_actor = caf::typed_actor<
@@ -86,7 +101,9 @@ using replica_actor = caf::typed_actor<
   // Delivers a Raft message from a peer replica of the same group.
   caf::reacts_to<envelope>,
   // Proposes a command; replies with the state machine's answer once it is
-  // applied, or with an error (not_leader, proposal_dropped).
+  // applied, or with an error (not_leader, proposal_dropped, and
+  // invalid_command for an empty one). The leader stamps its clock into
+  // the entry (entry_stamp.hpp).
   caf::replies_to<atom::propose, std::string>::with<std::string>,
   // Linearizable read (ReadIndex, thesis §6.4): replies with the read index
   // once the local state machine applied it.
@@ -98,6 +115,8 @@ using replica_actor = caf::typed_actor<
 
 /// The SERVER actor interface: the RaftServer of one process.
 using server_actor = peer_actor::extend<
+  // Pushes the notifications of a local applier to subscribed clients.
+  caf::reacts_to<atom::notify, std::vector<client_event>>,
   // Fans one tick out to every replica; stale generations are ignored.
   caf::reacts_to<atom::tick, std::uint64_t>,
   // Sets the server actor through which node `id` is reached.
@@ -122,6 +141,15 @@ using server_actor = peer_actor::extend<
                   std::string>::with<client_reply>,
   // Client path: the local replica's status plus the state machine digest.
   caf::replies_to<atom::client, atom::status, group_id>::with<client_status>,
+  // Client path: a read-only query at a read_consistency (as its number);
+  // a follower asked for a linearizable or leader read answers with
+  // ok = false and a leader hint.
+  caf::replies_to<atom::client, atom::query, group_id, std::uint8_t,
+                  std::string>::with<client_reply>,
+  // Client path: pushes the group's notifications for `owner` to the sink
+  // until the sink terminates.
+  caf::replies_to<atom::client, atom::subscribe, group_id, std::string,
+                  client_sink_actor>::with<caf::ok_atom>,
   // Sets the node-level extras (addresses for hints, state digests).
   caf::reacts_to<atom::configure, server_extras>>;
 

@@ -35,6 +35,7 @@ caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
   sc.id = cfg.id;
   sc.tick_interval = std::chrono::milliseconds{cfg.tick_ms};
   sc.election_ticks = cfg.election_ticks;
+  sc.wall_clock = cfg.wall_clock;
   srv.server = sys.spawn(actors::server, sc, srv.storage);
   return srv;
 }

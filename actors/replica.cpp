@@ -1,5 +1,6 @@
 #include "actors/replica.hpp"
 
+#include "actors/entry_stamp.hpp"
 #include "actors/errors.hpp"
 
 #include <caf/actor_cast.hpp>
@@ -102,6 +103,9 @@ void replica_state::on_applied(applied_batch& batch) {
   }
   if (batch.last > applied)
     applied = batch.last;
+  deadline = batch.next_deadline;
+  if (advancing.value > 0 && applied >= advancing)
+    advancing = log_index{0};
   core->on_applied(batch.last);
   // Received snapshots the core found old news are never installed.
   received.erase(received.begin(), received.upper_bound(applied));
@@ -110,8 +114,10 @@ void replica_state::on_applied(applied_batch& batch) {
   maybe_snapshot();
 }
 
-caf::result<std::string> replica_state::propose(std::string command) {
-  auto res = core->propose(std::move(command));
+caf::result<std::string> replica_state::propose(const std::string& command) {
+  if (command.empty() || command.size() > max_command_size)
+    return make_error(cluster_errc::invalid_command);
+  auto res = core->propose(stamp_command(wall_clock(), command));
   if (res.error != raft::raft_errc::ok)
     return raft::make_error(res.error);
   auto rp = self->make_response_promise<std::string>();
@@ -122,6 +128,17 @@ caf::result<std::string> replica_state::propose(std::string command) {
   proposals.emplace(res.index, pending_proposal{res.term, rp});
   flush();
   return rp;
+}
+
+void replica_state::maybe_advance_clock() {
+  if (!leading || deadline < 0 || advancing.value > 0 || starting)
+    return;
+  auto now = wall_clock();
+  if (now < deadline)
+    return;
+  auto res = core->propose(stamp_command(now, {}));
+  if (res.error == raft::raft_errc::ok)
+    advancing = res.index;
 }
 
 caf::result<log_index> replica_state::read() {
@@ -416,6 +433,7 @@ void replica_state::on_soft_state(const raft::soft_state& soft) {
   if (now_leading == leading)
     return;
   leading = now_leading;
+  advancing = log_index{0};
   self->send(applier, atom::leadership_v, leading, soft.term);
   if (!leading) {
     // Reads not yet confirmed can no longer be confirmed by this replica.
@@ -436,9 +454,11 @@ void replica_state::release_reads() {
 replica_actor::behavior_type
 replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
         raft::raft_config cfg, raft::persistent_state restored,
-        peer_actor router, storage_actor storage, applier_actor applier) {
+        peer_actor router, storage_actor storage, applier_actor applier,
+        std::function<std::int64_t()> wall_clock) {
   auto& st = self->state;
   st.self = self;
+  st.wall_clock = std::move(wall_clock);
   st.group = group;
   st.applied = restored.snapshot.last_index;
   raft::persistent_state restored_copy;
@@ -456,6 +476,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
   return {
     [self](atom::tick) {
       self->state.core->tick();
+      self->state.maybe_advance_clock();
       self->state.flush();
     },
     [self](envelope& env) {
@@ -465,8 +486,8 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
       else
         st.step(env.msg);
     },
-    [self](atom::propose, std::string& command) {
-      return self->state.propose(std::move(command));
+    [self](atom::propose, const std::string& command) {
+      return self->state.propose(command);
     },
     [self](atom::read) { return self->state.read(); },
     [self](atom::status) { return self->state.status(); },

@@ -7,6 +7,7 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,7 +57,13 @@ struct replica_state {
   /// The applier applied a batch: resolve proposals and reads.
   void on_applied(applied_batch& batch);
 
-  caf::result<std::string> propose(std::string command);
+  /// Proposes `command` stamped with the leader's clock.
+  caf::result<std::string> propose(const std::string& command);
+
+  /// Leader: proposes an empty command (a clock advance) once the wall
+  /// clock passed the state machine's next deadline, so leases expire in
+  /// replicated time even when no client writes.
+  void maybe_advance_clock();
   caf::result<log_index> read();
   replica_status status() const;
 
@@ -116,13 +123,24 @@ struct replica_state {
   /// Follower: snapshots received from leaders and saved, by last index,
   /// waiting for the ready that installs them.
   std::map<log_index, std::pair<raft::snapshot_meta, std::string>> received;
+  /// The wall clock stamped into proposals (ms since the epoch).
+  std::function<std::int64_t()> wall_clock;
+  /// The state machine's next deadline (replicated ms), -1 for none.
+  std::int64_t deadline = -1;
+  /// The index of the clock advance in flight (0: none).
+  log_index advancing;
 };
 
+/// The largest command a client may propose (bytes).
+inline constexpr std::size_t max_command_size = 1 << 20;
+
 /// Spawns the replica of `group` described by `cfg`, restarting from
-/// `restored`. Outgoing messages go to `router` (the local server).
+/// `restored`. Outgoing messages go to `router` (the local server);
+/// proposals are stamped with `wall_clock`.
 replica_actor::behavior_type
 replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
         raft::raft_config cfg, raft::persistent_state restored,
-        peer_actor router, storage_actor storage, applier_actor applier);
+        peer_actor router, storage_actor storage, applier_actor applier,
+        std::function<std::int64_t()> wall_clock);
 
 } // namespace ees::actors

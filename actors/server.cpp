@@ -9,6 +9,9 @@
 #include <caf/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <chrono>
+#include <memory>
 #include <utility>
 
 namespace ees::actors {
@@ -59,7 +62,8 @@ server_state::register_group(group_id group, raft::membership voters,
         registering.erase(group);
         auto& hosted = groups[group];
         hosted.machine = machine;
-        hosted.applier = self->spawn(applier, group, cfg.id, machine);
+        hosted.applier = self->spawn(applier, group, cfg.id, machine,
+                                     caf::actor_cast<notify_actor>(self));
         self->monitor(hosted.applier);
         spdlog::info("g={} n={} t={} registered (commit {}, {} entries)",
                      group.value, cfg.id.value, ps.state.current_term.value,
@@ -96,11 +100,21 @@ void server_state::start_replica(group_id group,
   auto router = caf::actor_cast<peer_actor>(self);
   i->second.replica
     = self->spawn(replica, group, raft_config_for(group), std::move(restored),
-                  router, storage, i->second.applier);
+                  router, storage, i->second.applier, cfg.wall_clock);
   self->monitor(i->second.replica);
 }
 
 void server_state::on_down(const caf::down_msg& msg) {
+  // A client went away: drop its subscriptions.
+  for (auto i = subscriptions.begin(); i != subscriptions.end();) {
+    auto& sinks = i->second;
+    sinks.erase(std::remove_if(sinks.begin(), sinks.end(),
+                               [&](const client_sink_actor& s) {
+                                 return s.address() == msg.source;
+                               }),
+                sinks.end());
+    i = sinks.empty() ? subscriptions.erase(i) : std::next(i);
+  }
   if (msg.source == storage.address()) {
     spdlog::error("n={} storage stopped ({}): stopping the server "
                   "(fail-stop)",
@@ -166,14 +180,41 @@ std::string server_state::address_of(node_id id) const {
   return i != extras.addresses.end() ? i->second : std::string{};
 }
 
+namespace {
+
+bool is_not_leader(const caf::error& err) {
+  auto not_leader = raft::make_error(raft::raft_errc::not_leader);
+  return err.category() == not_leader.category()
+         && err.code() == not_leader.code();
+}
+
+client_reply failed(std::string error) {
+  client_reply reply;
+  reply.error = std::move(error);
+  return reply;
+}
+
+} // namespace
+
+void server_state::reply_not_leader(
+  caf::typed_response_promise<client_reply> rp, replica_actor replica) {
+  // Ask the replica whom it follows, for the hint.
+  self->request(replica, cfg.client_timeout, atom::status_v)
+    .then(
+      [this, rp](replica_status& st) mutable {
+        auto reply = failed("not_leader");
+        reply.leader = st.leader;
+        reply.leader_address = address_of(st.leader);
+        rp.deliver(std::move(reply));
+      },
+      [rp](caf::error&) mutable { rp.deliver(failed("not_leader")); });
+}
+
 caf::result<client_reply> server_state::client_propose(group_id group,
                                                        std::string command) {
   auto r = find(group);
-  if (!r) {
-    client_reply reply;
-    reply.error = caf::to_string(r.error());
-    return reply;
-  }
+  if (!r)
+    return failed(error_name(r.error()));
   auto replica = *r;
   auto rp = self->make_response_promise<client_reply>();
   self
@@ -186,49 +227,117 @@ caf::result<client_reply> server_state::client_propose(group_id group,
         rp.deliver(std::move(reply));
       },
       [this, rp, replica](caf::error& err) mutable {
-        client_reply reply;
-        reply.error = caf::to_string(err);
-        auto not_leader = raft::make_error(raft::raft_errc::not_leader);
-        if (err.category() != not_leader.category()
-            || err.code() != not_leader.code()) {
-          rp.deliver(std::move(reply));
-          return;
-        }
-        reply.error = "not_leader";
-        // Ask the replica whom it follows, for the hint.
-        self->request(replica, cfg.client_timeout, atom::status_v)
-          .then(
-            [this, rp, reply](replica_status& st) mutable {
-              reply.leader = st.leader;
-              reply.leader_address = address_of(st.leader);
-              rp.deliver(std::move(reply));
-            },
-            [rp, reply](caf::error&) mutable { rp.deliver(std::move(reply)); });
+        if (is_not_leader(err))
+          reply_not_leader(rp, replica);
+        else
+          rp.deliver(failed(error_name(err)));
       });
   return rp;
+}
+
+caf::result<client_reply> server_state::client_query(group_id group,
+                                                     std::uint8_t level,
+                                                     std::string request) {
+  auto r = find(group);
+  if (!r)
+    return failed(error_name(r.error()));
+  if (level > static_cast<std::uint8_t>(read_consistency::stale))
+    return failed("invalid_consistency");
+  auto replica = *r;
+  auto applier = groups[group].applier;
+  auto rp = self->make_response_promise<client_reply>();
+  auto answer = [this, rp, applier, request = std::move(request)]() mutable {
+    self->request(applier, cfg.client_timeout, atom::query_v, request)
+      .then(
+        [rp](log_index applied, std::string& value) mutable {
+          client_reply reply;
+          reply.ok = true;
+          reply.value = std::move(value);
+          reply.applied = applied;
+          rp.deliver(std::move(reply));
+        },
+        [rp](caf::error& err) mutable { rp.deliver(failed(error_name(err))); });
+  };
+  auto on_error = [this, rp, replica](caf::error& err) mutable {
+    if (is_not_leader(err))
+      reply_not_leader(rp, replica);
+    else
+      rp.deliver(failed(error_name(err)));
+  };
+  switch (static_cast<read_consistency>(level)) {
+    case read_consistency::stale:
+      answer();
+      break;
+    case read_consistency::leader:
+      self->request(replica, cfg.client_timeout, atom::status_v)
+        .then(
+          [this, rp, replica, answer](replica_status& st) mutable {
+            if (st.current_role == raft::role::leader)
+              answer();
+            else
+              reply_not_leader(rp, replica);
+          },
+          on_error);
+      break;
+    case read_consistency::linearizable:
+      // ReadIndex (thesis §6.4): the replica answers once its state machine
+      // applied the confirmed read index, so the applier's state is fresh.
+      self->request(replica, cfg.client_timeout, atom::read_v)
+        .then([answer](log_index) mutable { answer(); }, on_error);
+      break;
+  }
+  return rp;
+}
+
+caf::result<caf::ok_atom> server_state::subscribe(group_id group,
+                                                  std::string owner,
+                                                  client_sink_actor sink) {
+  if (!sink)
+    return make_error(cluster_errc::invalid_command);
+  auto& sinks = subscriptions[{group, std::move(owner)}];
+  if (std::find(sinks.begin(), sinks.end(), sink) == sinks.end()) {
+    self->monitor(sink);
+    sinks.push_back(std::move(sink));
+  }
+  return caf::ok_atom::value;
+}
+
+void server_state::notify(std::vector<client_event>& events) {
+  for (auto& ev : events) {
+    auto i = subscriptions.find({ev.group, ev.owner});
+    if (i == subscriptions.end())
+      continue;
+    for (auto& sink : i->second)
+      self->send(sink, atom::event_v, ev);
+  }
 }
 
 caf::result<client_status> server_state::client_state(group_id group) {
   auto r = find(group);
   if (!r)
     return r.error();
+  auto applier = groups[group].applier;
   auto rp = self->make_response_promise<client_status>();
   self->request(*r, cfg.client_timeout, atom::status_v)
     .then(
-      [this, rp](replica_status& st) mutable {
-        client_status out;
-        out.group = st.group;
-        out.node = st.node;
-        out.role = static_cast<std::uint8_t>(st.current_role);
-        out.term = st.term;
-        out.leader = st.leader;
-        out.leader_address = address_of(st.leader);
-        out.commit = st.commit;
-        out.applied = st.applied;
-        out.last_index = st.last_index;
-        if (extras.digest)
-          out.state = extras.digest(st.group);
-        rp.deliver(std::move(out));
+      [this, rp, applier](replica_status& st) mutable {
+        auto out = std::make_shared<client_status>();
+        out->group = st.group;
+        out->node = st.node;
+        out->role = static_cast<std::uint8_t>(st.current_role);
+        out->term = st.term;
+        out->leader = st.leader;
+        out->leader_address = address_of(st.leader);
+        out->commit = st.commit;
+        out->last_index = st.last_index;
+        self->request(applier, cfg.client_timeout, atom::digest_v)
+          .then(
+            [rp, out](log_index applied, std::string& digest) mutable {
+              out->applied = applied;
+              out->state = std::move(digest);
+              rp.deliver(std::move(*out));
+            },
+            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
       },
       [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
   return rp;
@@ -240,6 +349,13 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
   auto& st = self->state;
   st.self = self;
   st.cfg = cfg;
+  if (!st.cfg.wall_clock)
+    st.cfg.wall_clock = [] {
+      using namespace std::chrono;
+      return static_cast<std::int64_t>(
+        duration_cast<milliseconds>(system_clock::now().time_since_epoch())
+          .count());
+    };
   st.storage = std::move(storage);
   self->monitor(st.storage);
   self->set_down_handler(
@@ -300,6 +416,17 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     },
     [self](atom::client, atom::status, group_id group) {
       return self->state.client_state(group);
+    },
+    [self](atom::client, atom::query, group_id group, std::uint8_t level,
+           std::string& request) {
+      return self->state.client_query(group, level, std::move(request));
+    },
+    [self](atom::client, atom::subscribe, group_id group, std::string& owner,
+           client_sink_actor& sink) {
+      return self->state.subscribe(group, std::move(owner), std::move(sink));
+    },
+    [self](atom::notify, std::vector<client_event>& events) {
+      self->state.notify(events);
     },
     [self](atom::configure, server_extras& extras) {
       self->state.extras = std::move(extras);

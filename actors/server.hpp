@@ -8,9 +8,12 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <set>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ees::actors {
 
@@ -23,6 +26,9 @@ struct server_config {
   std::uint32_t election_ticks = 10;
   /// Bound of the requests the client path sends to local replicas.
   std::chrono::milliseconds client_timeout{10000};
+  /// The clock leaders stamp into entries (ms since the epoch); the system
+  /// clock when empty. Tests inject a simulated one.
+  std::function<std::int64_t()> wall_clock;
 };
 
 /// One registered group on this server.
@@ -60,6 +66,18 @@ struct server_state {
   caf::result<client_reply> client_propose(group_id group, std::string command);
   /// Client path: the replica's status plus the state machine digest.
   caf::result<client_status> client_state(group_id group);
+  /// Client path: a query at `level` (read_consistency).
+  caf::result<client_reply> client_query(group_id group, std::uint8_t level,
+                                         std::string request);
+  /// Client path: registers `sink` for the notifications of `owner`.
+  caf::result<caf::ok_atom> subscribe(group_id group, std::string owner,
+                                      client_sink_actor sink);
+  /// Pushes notifications of local appliers to their subscribers.
+  void notify(std::vector<client_event>& events);
+  /// Completes `rp` with a not_leader reply carrying the leader hint of
+  /// `replica`.
+  void reply_not_leader(caf::typed_response_promise<client_reply> rp,
+                        replica_actor replica);
   /// `host:port` of `id`, or empty.
   std::string address_of(node_id id) const;
 
@@ -71,6 +89,9 @@ struct server_state {
   std::map<node_id, peer_actor> peers;
   std::uint64_t tick_generation = 0;
   server_extras extras;
+  /// Client sinks by (group, owner), in subscription order.
+  std::map<std::pair<group_id, std::string>, std::vector<client_sink_actor>>
+    subscriptions;
 };
 
 /// Spawns the server of node `cfg.id` using `storage` (which it stops on

@@ -37,6 +37,8 @@ CAF_ADD_TYPE_ID(ees, (ees::actors::applied_batch))
 CAF_ADD_TYPE_ID(ees, (ees::actors::replica_status))
 CAF_ADD_TYPE_ID(ees, (ees::actors::client_reply))
 CAF_ADD_TYPE_ID(ees, (ees::actors::client_status))
+CAF_ADD_TYPE_ID(ees, (ees::actors::client_event))
+CAF_ADD_TYPE_ID(ees, (std::vector<ees::actors::client_event>))
 
 // Atoms: at most 10 characters each.
 CAF_ADD_ATOM(ees, ees::atom, tick, "tick")
@@ -63,6 +65,12 @@ CAF_ADD_ATOM(ees, ees::atom, threshold, "threshold")
 CAF_ADD_ATOM(ees, ees::atom, client, "client")
 CAF_ADD_ATOM(ees, ees::atom, configure, "configure")
 CAF_ADD_ATOM(ees, ees::atom, retry, "retry")
+// Client protocol: queries, pushed notifications, digests.
+CAF_ADD_ATOM(ees, ees::atom, query, "query")
+CAF_ADD_ATOM(ees, ees::atom, subscribe, "subscribe")
+CAF_ADD_ATOM(ees, ees::atom, notify, "notify")
+CAF_ADD_ATOM(ees, ees::atom, event, "event")
+CAF_ADD_ATOM(ees, ees::atom, digest, "digest")
 
 CAF_END_TYPE_ID_BLOCK(ees)
 

@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
       return 1;
     }
     spdlog::info("listening on {}:{}", settings.listen_host, *port);
-    // Node-level extras: addresses for leader hints, state digests.
+    // Node-level extras: addresses for leader hints.
     auto machines = std::make_shared<
       std::map<group_id, std::shared_ptr<apps::counter_machine>>>();
     for (auto& g : settings.groups)
@@ -150,10 +150,6 @@ int main(int argc, char** argv) {
     for (auto& p : settings.peers)
       extras.addresses[p.id] = p.host + ":" + std::to_string(p.port);
     extras.addresses[me] = settings.listen_host + ":" + std::to_string(*port);
-    extras.digest = [machines](group_id g) -> std::string {
-      auto i = machines->find(g);
-      return i != machines->end() ? i->second->digest() : std::string{};
-    };
     caf::anon_send(srv.server, atom::configure_v, std::move(extras));
     // Groups.
     caf::scoped_actor self{sys};

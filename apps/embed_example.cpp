@@ -33,7 +33,8 @@ using namespace std::chrono_literals;
 /// apply depends only on the command and the current state.
 class kv_machine : public cluster::state_machine {
 public:
-  std::string apply(log_index, const std::string& command) override {
+  std::string apply(const cluster::entry_context&,
+                    const std::string& command) override {
     std::istringstream in{command};
     std::string op, key, value;
     in >> op >> key >> value;

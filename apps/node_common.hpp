@@ -41,7 +41,8 @@ inline group_id group_for_app(std::string_view app) {
 /// same commands in the same order.
 class counter_machine : public cluster::state_machine {
 public:
-  std::string apply(log_index, const std::string& command) override {
+  std::string apply(const cluster::entry_context&,
+                    const std::string& command) override {
     std::lock_guard<std::mutex> guard{mtx_};
     auto len = std::to_string(command.size());
     hash_ = fnv1a(command, fnv1a(len + ":", hash_));
@@ -65,7 +66,7 @@ public:
   }
 
   /// Safe to call from any thread.
-  std::string digest() {
+  std::string digest() override {
     std::lock_guard<std::mutex> guard{mtx_};
     char buf[64];
     std::snprintf(buf, sizeof(buf), "count=%llu hash=%016llx",

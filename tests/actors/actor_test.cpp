@@ -36,7 +36,8 @@ struct test_machine : cluster::state_machine {
   std::vector<std::string> commands;
   int leader_starts = 0;
 
-  std::string apply(log_index, const std::string& command) override {
+  std::string apply(const cluster::entry_context&,
+                    const std::string& command) override {
     commands.push_back(command);
     return "ok:" + command;
   }

@@ -43,7 +43,8 @@ struct list_machine : cluster::state_machine {
   std::size_t restores = 0;
   std::size_t restored_commands = 0;
 
-  std::string apply(log_index, const std::string& command) override {
+  std::string apply(const cluster::entry_context&,
+                    const std::string& command) override {
     ++applies;
     commands.push_back(command);
     return "ok:" + command;

@@ -8,6 +8,7 @@
 #include <caf/expected.hpp>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 namespace ees::cluster {
@@ -31,6 +32,9 @@ struct raft_server_settings {
   /// Run the storage on its own thread (it blocks on fsync). Tests on CAF's
   /// deterministic scheduler turn this off.
   bool detached_storage = true;
+  /// The clock leaders stamp into entries (ms since the epoch); the system
+  /// clock when empty. Tests inject a simulated one.
+  std::function<std::int64_t()> wall_clock;
 };
 
 /// A running RaftServer.

@@ -3,10 +3,34 @@
 
 #include "protocol/ids.hpp"
 
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace ees::cluster {
+
+/// Where a committed command sits in the log, and the leader's clock.
+struct entry_context {
+  log_index index;
+  /// The term of the leader that appended the entry (§5.3).
+  term_t term;
+  /// The leader's wall clock (ms since the epoch) when it accepted the
+  /// proposal, replicated in the entry. The only time a state machine may
+  /// read: apply must never look at a local clock, so every replica sees the
+  /// same time for the same entry. It can go back across leader changes
+  /// (clocks differ); keep `max(previous, leader_time_ms)`.
+  std::int64_t leader_time_ms = 0;
+};
+
+/// A message the runtime pushes to the clients subscribed as `owner` on any
+/// node, e.g. a lock grant to a queued waiter. Every replica produces the
+/// same notifications; each node pushes them to its own subscribers.
+struct notification {
+  std::string owner;
+  std::string payload;
+};
 
 /// The application side of one Raft group on one node.
 ///
@@ -18,11 +42,16 @@ class state_machine {
 public:
   virtual ~state_machine() = default;
 
-  /// Applies the committed command at `index` (§5.3) and returns the answer
-  /// for the client that proposed it. Called exactly once per committed
-  /// normal entry, in index order, with the same commands on every replica;
-  /// the result must depend only on the state and `command`.
-  virtual std::string apply(log_index index, const std::string& command) = 0;
+  /// Applies the committed command at `ctx.index` (§5.3) and returns the
+  /// answer for the client that proposed it. Called exactly once per
+  /// committed normal entry, in index order, with the same commands and
+  /// contexts on every replica; the result must depend only on the state,
+  /// `ctx` and `command`. An empty `command` is a clock advance the runtime
+  /// proposes once `next_deadline()` passed (clients cannot propose empty
+  /// commands): it only lets replicated time reach `ctx.leader_time_ms`.
+  virtual std::string apply(const entry_context& ctx,
+                            const std::string& command)
+    = 0;
 
   /// Returns the whole state as bytes, for log compaction (§7). Covers every
   /// entry applied so far.
@@ -30,6 +59,33 @@ public:
 
   /// Replaces the whole state with `data`, as produced by `snapshot()`.
   virtual void restore(const std::string& data) = 0;
+
+  /// Answers a read-only request from the applied state. The runtime decides
+  /// how fresh that state is (linearizable, leader or stale reads).
+  virtual std::string query(const std::string& request) {
+    static_cast<void>(request);
+    return R"({"ok":false,"error":{"code":"unsupported","message":)"
+           R"("this state machine answers no queries"}})";
+  }
+
+  /// Returns, and forgets, the notifications produced by `apply` since the
+  /// last call, in order.
+  virtual std::vector<notification> take_notifications() {
+    return {};
+  }
+
+  /// The replicated time (ms) at which the state changes by itself (a lease
+  /// expires), if any: once the leader's clock passes it, the leader
+  /// proposes an empty command.
+  virtual std::optional<std::int64_t> next_deadline() {
+    return std::nullopt;
+  }
+
+  /// A digest of the whole state, equal on replicas that applied the same
+  /// entries (operators and tests compare replicas with it).
+  virtual std::string digest() {
+    return {};
+  }
 
   /// The local replica became leader in `term`. Entries proposed from now on
   /// are applied after every entry of earlier terms.

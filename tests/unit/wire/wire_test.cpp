@@ -5,6 +5,9 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "actors/client_types.hpp"
+#include "actors/entry_stamp.hpp"
+#include "actors/envelope.hpp"
 #include "protocol/raft/types.hpp"
 #include "protocol/splitmix.hpp"
 
@@ -159,4 +162,49 @@ TEST_CASE("wire: truncated input is an error, never a crash") {
     caf::binary_deserializer source{nullptr, cut};
     CHECK(static_cast<bool>(source(back)));
   }
+}
+
+TEST_CASE("wire: the client protocol's types round-trip") {
+  actors::client_reply reply;
+  reply.ok = true;
+  reply.value = R"({"ok":true})";
+  reply.error = "not_leader";
+  reply.leader = node_id{3};
+  reply.leader_address = "127.0.0.1:7003";
+  reply.applied = log_index{42};
+  auto back = load<actors::client_reply>(save(reply));
+  CHECK(back.ok == reply.ok);
+  CHECK(back.value == reply.value);
+  CHECK(back.error == reply.error);
+  CHECK(back.leader == reply.leader);
+  CHECK(back.leader_address == reply.leader_address);
+  CHECK(back.applied == reply.applied);
+  check_round_trip(actors::client_event{group_id{7}, "owner-1", "{}"});
+  actors::applied_batch batch;
+  batch.last = log_index{9};
+  batch.results.push_back({log_index{9}, term_t{2}, "v"});
+  batch.next_deadline = 1234;
+  auto b = load<actors::applied_batch>(save(batch));
+  CHECK(b.last == batch.last);
+  REQUIRE(b.results.size() == 1);
+  CHECK(b.results[0].value == "v");
+  CHECK(b.next_deadline == 1234);
+}
+
+TEST_CASE("entry payload: the leader's stamp and the command round-trip") {
+  gen g{11};
+  for (int i = 0; i < 200; ++i) {
+    auto time = static_cast<std::int64_t>(g.next());
+    auto cmd = g.bytes();
+    auto data = actors::stamp_command(time, cmd);
+    auto back = actors::unstamp_command(data);
+    REQUIRE(back.has_value());
+    CHECK(back->first == time);
+    CHECK(back->second == cmd);
+  }
+  // An unstamped payload is recognised, never misread.
+  CHECK_FALSE(actors::unstamp_command("").has_value());
+  CHECK_FALSE(actors::unstamp_command("set x 1").has_value());
+  CHECK_FALSE(
+    actors::unstamp_command(std::string(8, static_cast<char>(1))).has_value());
 }

@@ -1,0 +1,514 @@
+// The client actor behind ees::cluster::client: leader discovery, redirects,
+// retries with the same command, timeouts, and pushed notifications.
+#include "ees/cluster/client.hpp"
+
+#include "actors/errors.hpp"
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_clock.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/system_messages.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+#include <future>
+#include <map>
+#include <optional>
+#include <random>
+#include <set>
+#include <utility>
+
+namespace ees::cluster {
+
+namespace {
+
+using steady = caf::actor_clock;
+
+/// One call in flight, shared between the facade and the actor.
+struct pending {
+  bool is_query = false;
+  group_id group;
+  std::string payload;
+  std::uint8_t level = 0;
+  /// Bound of the whole call; set by the actor from its clock (simulated
+  /// time under CAF's test scheduler).
+  std::chrono::milliseconds timeout{0};
+  steady::time_point deadline;
+  std::function<void(client_result)> done;
+  std::uint32_t attempts = 0;
+  /// Rotates over the servers while no leader is known.
+  std::size_t next = 0;
+  std::string last_error = "timeout";
+};
+
+using pending_ptr = std::shared_ptr<pending>;
+
+/// A subscription request from the facade.
+struct subscription {
+  group_id group;
+  std::string owner;
+  std::function<void(const std::string&)> on_event;
+};
+
+} // namespace
+
+} // namespace ees::cluster
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::cluster::pending_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::cluster::subscription)
+
+namespace ees::cluster {
+
+namespace {
+
+/// A server the client knows.
+struct endpoint {
+  std::string address;
+  std::string host;
+  std::uint16_t port = 0;
+  /// Null while not connected.
+  actors::server_actor server;
+  bool connecting = false;
+  /// Calls waiting for the connection.
+  std::vector<pending_ptr> waiting;
+};
+
+bool split_address(const std::string& addr, std::string& host,
+                   std::uint16_t& port) {
+  auto colon = addr.rfind(':');
+  if (colon == std::string::npos || colon == 0)
+    return false;
+  host = addr.substr(0, colon);
+  auto digits = addr.substr(colon + 1);
+  if (digits.empty() || digits.size() > 5
+      || digits.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  auto p = std::stoul(digits);
+  if (p == 0 || p > 65535)
+    return false;
+  port = static_cast<std::uint16_t>(p);
+  return true;
+}
+
+/// Errors no retry can fix.
+bool is_final(const std::string& error) {
+  return error == "invalid_command" || error == "invalid_consistency";
+}
+
+struct client_state {
+  static inline const char* name = "ees.client";
+
+  void call(pending_ptr p);
+  void attempt(pending_ptr p);
+  void on_reply(pending_ptr p, std::size_t idx, actors::client_reply& r);
+  void on_failure(pending_ptr p, std::size_t idx, const std::string& error,
+                  bool disconnect);
+  void retry_later(pending_ptr p);
+  void finish(pending_ptr p, client_result res);
+  void connect(std::size_t idx);
+  void on_connected(std::size_t idx, actors::server_actor server);
+  void disconnect(std::size_t idx);
+  void subscribe(subscription sub);
+  void subscribe_at(std::size_t idx, group_id group, const std::string& owner);
+  void on_event(actors::client_event& ev);
+  /// The endpoint of `address`, added when new; nullopt if unusable.
+  std::optional<std::size_t> endpoint_for(const std::string& address);
+
+  caf::stateful_actor<client_state>* self = nullptr;
+  client_options opts;
+  std::vector<endpoint> endpoints;
+  /// The endpoint of each group's leader, as last heard.
+  std::map<group_id, std::size_t> leaders;
+  std::map<std::pair<group_id, std::string>,
+           std::function<void(const std::string&)>>
+    handlers;
+  /// Recently delivered notifications (they arrive once per server).
+  std::set<std::tuple<group_id, std::string, std::string>> seen;
+  std::deque<std::tuple<group_id, std::string, std::string>> seen_order;
+};
+
+constexpr std::size_t seen_capacity = 4096;
+
+void client_state::call(pending_ptr p) {
+  p->deadline = self->clock().now() + p->timeout;
+  if (endpoints.empty()) {
+    client_result res;
+    res.error = "no_endpoints";
+    finish(std::move(p), std::move(res));
+    return;
+  }
+  attempt(std::move(p));
+}
+
+void client_state::attempt(pending_ptr p) {
+  auto now = self->clock().now();
+  if (now >= p->deadline) {
+    client_result res;
+    res.error = p->last_error;
+    finish(std::move(p), std::move(res));
+    return;
+  }
+  auto hint = leaders.find(p->group);
+  auto idx = hint != leaders.end() ? hint->second : p->next % endpoints.size();
+  auto& ep = endpoints[idx];
+  if (!ep.server) {
+    ep.waiting.push_back(std::move(p));
+    connect(idx);
+    return;
+  }
+  ++p->attempts;
+  auto bound
+    = std::min<steady::duration_type>(opts.attempt_timeout, p->deadline - now);
+  auto timeout
+    = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(bound),
+               std::chrono::milliseconds{1});
+  auto ok = [this, p, idx](actors::client_reply& r) {
+    on_reply(p, idx, r);
+  };
+  auto err = [this, p, idx](caf::error& e) {
+    // A timeout leaves the connection up; anything else drops it.
+    bool timed_out = e == caf::sec::request_timeout;
+    on_failure(p, idx, actors::error_name(e), !timed_out);
+  };
+  if (p->is_query)
+    self
+      ->request(ep.server, timeout, atom::client_v, atom::query_v, p->group,
+                p->level, p->payload)
+      .then(ok, err);
+  else
+    self
+      ->request(ep.server, timeout, atom::client_v, atom::propose_v, p->group,
+                p->payload)
+      .then(ok, err);
+}
+
+void client_state::on_reply(pending_ptr p, std::size_t idx,
+                            actors::client_reply& r) {
+  if (r.ok) {
+    leaders[p->group] = idx;
+    client_result res;
+    res.ok = true;
+    res.value = std::move(r.value);
+    res.applied = r.applied;
+    finish(std::move(p), std::move(res));
+    return;
+  }
+  if (is_final(r.error)) {
+    client_result res;
+    res.error = std::move(r.error);
+    finish(std::move(p), std::move(res));
+    return;
+  }
+  if (r.error == "not_leader" && !r.leader_address.empty()) {
+    auto to = endpoint_for(r.leader_address);
+    if (to && *to != idx) {
+      // Redirect at once: the hint names another server.
+      leaders[p->group] = *to;
+      p->last_error = "not_leader";
+      attempt(std::move(p));
+      return;
+    }
+  }
+  on_failure(std::move(p), idx, r.error, false);
+}
+
+void client_state::on_failure(pending_ptr p, std::size_t idx,
+                              const std::string& error, bool drop) {
+  p->last_error = error;
+  if (auto i = leaders.find(p->group); i != leaders.end() && i->second == idx)
+    leaders.erase(i);
+  p->next = idx + 1;
+  if (drop)
+    disconnect(idx);
+  retry_later(std::move(p));
+}
+
+void client_state::retry_later(pending_ptr p) {
+  self->delayed_send(self, opts.backoff, atom::retry_v, std::move(p));
+}
+
+void client_state::finish(pending_ptr p, client_result res) {
+  res.attempts = p->attempts;
+  if (p->done)
+    p->done(std::move(res));
+  p->done = nullptr;
+}
+
+void client_state::connect(std::size_t idx) {
+  auto& ep = endpoints[idx];
+  if (ep.connecting || ep.server)
+    return;
+  if (!self->system().has_middleman()) {
+    // An in-process client without CAF io cannot follow hints elsewhere.
+    auto waiting = std::move(ep.waiting);
+    ep.waiting.clear();
+    for (auto& p : waiting)
+      on_failure(p, idx, "no_route", false);
+    return;
+  }
+  ep.connecting = true;
+  auto mm = self->system().middleman().actor_handle();
+  self->request(mm, opts.attempt_timeout, caf::connect_atom_v, ep.host, ep.port)
+    .then(
+      [this, idx](const caf::node_id&, caf::strong_actor_ptr& ptr,
+                  const std::set<std::string>&) {
+        // No interface check: the interface strings of typed actors depend
+        // on the build; a wrong peer answers requests with errors.
+        endpoints[idx].connecting = false;
+        if (!ptr) {
+          disconnect(idx);
+          return;
+        }
+        on_connected(idx, caf::actor_cast<actors::server_actor>(ptr));
+      },
+      [this, idx](caf::error& err) {
+        auto& ep = endpoints[idx];
+        ep.connecting = false;
+        auto waiting = std::move(ep.waiting);
+        ep.waiting.clear();
+        for (auto& p : waiting)
+          on_failure(p, idx, "unreachable: " + actors::error_name(err), false);
+      });
+}
+
+void client_state::on_connected(std::size_t idx, actors::server_actor server) {
+  auto& ep = endpoints[idx];
+  ep.server = std::move(server);
+  self->monitor(ep.server);
+  for (auto& [key, handler] : handlers)
+    subscribe_at(idx, key.first, key.second);
+  auto waiting = std::move(ep.waiting);
+  ep.waiting.clear();
+  for (auto& p : waiting)
+    attempt(p);
+}
+
+void client_state::disconnect(std::size_t idx) {
+  auto& ep = endpoints[idx];
+  if (ep.host.empty())
+    return; // The in-process server: there is no connection to lose.
+  if (ep.server)
+    self->demonitor(ep.server.address());
+  ep.server = nullptr;
+  for (auto i = leaders.begin(); i != leaders.end();)
+    i = i->second == idx ? leaders.erase(i) : std::next(i);
+  auto waiting = std::move(ep.waiting);
+  ep.waiting.clear();
+  for (auto& p : waiting)
+    on_failure(p, idx, "disconnected", false);
+  // Subscriptions need every server: reconnect while there are any.
+  if (!handlers.empty())
+    self->delayed_send(self, opts.backoff * 4, atom::connect_peer_v,
+                       static_cast<std::uint64_t>(idx));
+}
+
+void client_state::subscribe(subscription sub) {
+  auto key = std::make_pair(sub.group, sub.owner);
+  handlers[key] = std::move(sub.on_event);
+  for (std::size_t i = 0; i < endpoints.size(); ++i) {
+    if (endpoints[i].server)
+      subscribe_at(i, sub.group, sub.owner);
+    else
+      connect(i);
+  }
+}
+
+void client_state::subscribe_at(std::size_t idx, group_id group,
+                                const std::string& owner) {
+  auto sink = caf::actor_cast<actors::client_sink_actor>(self);
+  self
+    ->request(endpoints[idx].server, opts.attempt_timeout, atom::client_v,
+              atom::subscribe_v, group, owner, sink)
+    .then([](caf::ok_atom) {},
+          [this, idx](caf::error&) {
+            // Retried on reconnection.
+            disconnect(idx);
+          });
+}
+
+void client_state::on_event(actors::client_event& ev) {
+  auto key = std::make_tuple(ev.group, ev.owner, ev.payload);
+  if (!seen.insert(key).second)
+    return; // Delivered already (by another server).
+  seen_order.push_back(key);
+  if (seen_order.size() > seen_capacity) {
+    seen.erase(seen_order.front());
+    seen_order.pop_front();
+  }
+  auto i = handlers.find({ev.group, ev.owner});
+  if (i != handlers.end() && i->second)
+    i->second(ev.payload);
+}
+
+std::optional<std::size_t>
+client_state::endpoint_for(const std::string& address) {
+  for (std::size_t i = 0; i < endpoints.size(); ++i)
+    if (endpoints[i].address == address)
+      return i;
+  endpoint ep;
+  ep.address = address;
+  if (!split_address(address, ep.host, ep.port))
+    return std::nullopt;
+  endpoints.push_back(std::move(ep));
+  return endpoints.size() - 1;
+}
+
+caf::behavior client_actor(caf::stateful_actor<client_state>* self,
+                           client_options opts,
+                           std::vector<endpoint> endpoints) {
+  auto& st = self->state;
+  st.self = self;
+  st.opts = std::move(opts);
+  st.endpoints = std::move(endpoints);
+  for (std::size_t i = 0; i < st.endpoints.size(); ++i)
+    if (st.endpoints[i].server)
+      self->monitor(st.endpoints[i].server);
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& st = self->state;
+    for (std::size_t i = 0; i < st.endpoints.size(); ++i)
+      if (st.endpoints[i].server
+          && st.endpoints[i].server.address() == msg.source)
+        st.disconnect(i);
+  });
+  return {
+    [self](atom::propose, pending_ptr& p) { self->state.call(std::move(p)); },
+    [self](atom::retry, pending_ptr& p) { self->state.attempt(std::move(p)); },
+    [self](atom::subscribe, subscription& sub) {
+      self->state.subscribe(std::move(sub));
+    },
+    [self](atom::connect_peer, std::uint64_t idx) {
+      auto& st = self->state;
+      if (idx < st.endpoints.size())
+        st.connect(static_cast<std::size_t>(idx));
+    },
+    [self](atom::event, actors::client_event& ev) { self->state.on_event(ev); },
+  };
+}
+
+std::string random_id() {
+  std::random_device rd;
+  std::uniform_int_distribution<std::uint64_t> dist;
+  char buf[24];
+  std::snprintf(buf, sizeof(buf), "c%012llx",
+                static_cast<unsigned long long>(dist(rd) & 0xFFFFFFFFFFFFull));
+  return buf;
+}
+
+} // namespace
+
+struct client::impl {
+  caf::actor actor;
+  std::string id;
+  std::atomic<std::uint64_t> next_request{0};
+  std::chrono::milliseconds timeout;
+
+  impl(caf::actor_system& sys, client_options opts,
+       std::vector<endpoint> endpoints)
+    : id(opts.client_id.empty() ? random_id() : opts.client_id),
+      timeout(opts.timeout) {
+    actor = sys.spawn(client_actor, std::move(opts), std::move(endpoints));
+  }
+
+  ~impl() {
+    caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+  }
+
+  void start(bool is_query, group_id group, std::string payload,
+             std::uint8_t level, std::function<void(client_result)> done) {
+    auto p = std::make_shared<pending>();
+    p->is_query = is_query;
+    p->group = group;
+    p->payload = std::move(payload);
+    p->level = level;
+    p->timeout = timeout;
+    p->done = std::move(done);
+    caf::anon_send(actor, atom::propose_v, std::move(p));
+  }
+
+  client_result wait(bool is_query, group_id group, std::string payload,
+                     std::uint8_t level) {
+    auto promise = std::make_shared<std::promise<client_result>>();
+    auto future = promise->get_future();
+    start(is_query, group, std::move(payload), level,
+          [promise](client_result res) { promise->set_value(std::move(res)); });
+    return future.get();
+  }
+};
+
+namespace {
+
+std::vector<endpoint> parse_endpoints(const std::vector<std::string>& addrs) {
+  std::vector<endpoint> out;
+  for (const auto& a : addrs) {
+    endpoint ep;
+    ep.address = a;
+    if (split_address(a, ep.host, ep.port))
+      out.push_back(std::move(ep));
+  }
+  return out;
+}
+
+} // namespace
+
+client::client(caf::actor_system& sys, client_options opts) {
+  auto eps = parse_endpoints(opts.endpoints);
+  impl_ = std::make_shared<impl>(sys, std::move(opts), std::move(eps));
+}
+
+client::client(caf::actor_system& sys, std::vector<actors::server_actor> local,
+               client_options opts) {
+  std::vector<endpoint> eps;
+  for (auto& server : local) {
+    endpoint ep;
+    ep.address = "local";
+    ep.server = std::move(server);
+    eps.push_back(std::move(ep));
+  }
+  for (auto& ep : parse_endpoints(opts.endpoints))
+    eps.push_back(std::move(ep));
+  impl_ = std::make_shared<impl>(sys, std::move(opts), std::move(eps));
+}
+
+client::~client() = default;
+
+client_result client::submit(group_id group, std::string command) {
+  return impl_->wait(false, group, std::move(command), 0);
+}
+
+client_result client::query(group_id group, std::string request,
+                            consistency level) {
+  return impl_->wait(true, group, std::move(request),
+                     static_cast<std::uint8_t>(level));
+}
+
+void client::submit_async(group_id group, std::string command,
+                          std::function<void(client_result)> done) {
+  impl_->start(false, group, std::move(command), 0, std::move(done));
+}
+
+void client::query_async(group_id group, std::string request, consistency level,
+                         std::function<void(client_result)> done) {
+  impl_->start(true, group, std::move(request),
+               static_cast<std::uint8_t>(level), std::move(done));
+}
+
+void client::subscribe(group_id group, std::string owner,
+                       std::function<void(const std::string&)> on_event) {
+  caf::anon_send(impl_->actor, atom::subscribe_v,
+                 subscription{group, std::move(owner), std::move(on_event)});
+}
+
+std::string client::next_request_id() {
+  return impl_->id + "-" + std::to_string(++impl_->next_request);
+}
+
+const std::string& client::id() const {
+  return impl_->id;
+}
+
+} // namespace ees::cluster

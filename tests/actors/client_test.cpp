@@ -1,0 +1,346 @@
+// The client protocol (issue 4) on CAF's deterministic test_coordinator:
+// leader discovery and retries, reads at each consistency level, pushed
+// notifications, and replicated time advanced by the leader. The wall clock
+// stamped into entries is the simulated clock.
+#include <doctest/doctest.h>
+
+#include "actors/interfaces.hpp"
+#include "ees/cluster/client.hpp"
+#include "ees/cluster/raft_server_factory.hpp"
+#include "ees/cluster/state_machine.hpp"
+#include "tests/actors/support.hpp"
+
+#include <caf/all.hpp>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+using namespace ees;
+using namespace ees::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+constexpr auto tick_ms = 10ms;
+
+/// Records what it applies with the leader's stamp. Commands:
+/// "lease N" sets a deadline N ms after the entry's stamp; "notify O" pushes
+/// a notification to owner O; anything else is just recorded.
+struct clock_machine : cluster::state_machine {
+  struct applied_entry {
+    log_index index;
+    std::int64_t time;
+    std::string command;
+  };
+  std::vector<applied_entry> entries;
+  std::optional<std::int64_t> deadline;
+  std::vector<cluster::notification> notes;
+
+  std::string apply(const cluster::entry_context& ctx,
+                    const std::string& command) override {
+    entries.push_back({ctx.index, ctx.leader_time_ms, command});
+    if (command.rfind("lease ", 0) == 0)
+      deadline = ctx.leader_time_ms + std::stoll(command.substr(6));
+    else if (command.empty() && deadline && ctx.leader_time_ms >= *deadline)
+      deadline.reset();
+    else if (command.rfind("notify ", 0) == 0)
+      notes.push_back(
+        {command.substr(7), "note@" + std::to_string(ctx.index.value)});
+    return "ok:" + command;
+  }
+  std::string snapshot() override {
+    return {};
+  }
+  void restore(const std::string&) override {
+    // Not snapshotted in these tests.
+  }
+  std::string query(const std::string& request) override {
+    return request + "=" + std::to_string(entries.size());
+  }
+  std::vector<cluster::notification> take_notifications() override {
+    return std::exchange(notes, {});
+  }
+  std::optional<std::int64_t> next_deadline() override {
+    return deadline;
+  }
+  std::size_t clock_advances() const {
+    std::size_t n = 0;
+    for (auto& e : entries)
+      n += e.command.empty() ? 1 : 0;
+    return n;
+  }
+};
+
+struct client_fixture {
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  caf::scoped_actor self;
+  std::vector<std::unique_ptr<test::temp_dir>> dirs;
+  std::vector<cluster::raft_server> servers;
+  std::vector<std::shared_ptr<clock_machine>> machines;
+  const group_id g{1};
+
+  client_fixture()
+    : sys{test::deterministic_config(cfg)},
+      sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
+      self{sys} {
+    spdlog::set_level(spdlog::level::warn);
+    for (std::size_t i = 0; i < 3; ++i) {
+      dirs.push_back(std::make_unique<test::temp_dir>());
+      cluster::raft_server_settings s;
+      s.id = node_id{i + 1};
+      s.data_dir = dirs.back()->path.string();
+      s.tick_ms = static_cast<std::uint32_t>(tick_ms.count());
+      s.election_ticks = 5;
+      s.sync = false; // throw-away test data
+      s.detached_storage = false; // deterministic scheduler
+      s.wall_clock = [this] {
+        return now_ms();
+      };
+      auto srv = cluster::start_raft_server(sys, s);
+      REQUIRE(srv);
+      servers.push_back(*srv);
+    }
+    sched.run();
+    for (std::size_t i = 0; i < 3; ++i)
+      for (std::size_t j = 0; j < 3; ++j)
+        if (i != j)
+          self->send(servers[i].server, atom::connect_peer_v, node_id{j + 1},
+                     peer_actor{servers[j].server});
+    raft::membership voters;
+    for (std::size_t i = 0; i < 3; ++i)
+      voters.voters.insert(node_id{i + 1});
+    for (std::size_t i = 0; i < 3; ++i) {
+      machines.push_back(std::make_shared<clock_machine>());
+      self->send(servers[i].server, atom::register__v, g, voters,
+                 cluster::state_machine_ptr{machines.back()});
+    }
+    sched.run();
+  }
+
+  ~client_fixture() {
+    for (auto& s : servers)
+      cluster::stop_raft_server(s);
+    sched.run();
+  }
+
+  std::int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+             sched.clock().now().time_since_epoch())
+      .count();
+  }
+
+  void tick(int n = 1) {
+    for (int i = 0; i < n; ++i) {
+      sched.advance_time(tick_ms);
+      sched.run();
+    }
+  }
+
+  std::vector<server_actor> handles(std::vector<std::size_t> order) {
+    std::vector<server_actor> out;
+    for (auto i : order)
+      out.push_back(servers[i].server);
+    return out;
+  }
+
+  /// Index of the leader once every replica knows it.
+  std::size_t await_leader() {
+    for (int t = 0; t < 300; ++t) {
+      tick();
+      std::optional<node_id> leader;
+      bool agreed = true;
+      for (auto& s : servers) {
+        auto h = self->request(s.server, caf::infinite, atom::status_v, g);
+        sched.run();
+        std::optional<replica_status> st;
+        h.receive([&](replica_status& x) { st = x; }, [](caf::error&) {});
+        if (!st || st->leader == no_node || (leader && *leader != st->leader))
+          agreed = false;
+        else
+          leader = st->leader;
+      }
+      if (agreed && leader)
+        return leader->value - 1;
+    }
+    FAIL("no leader within 300 ticks");
+    return 0;
+  }
+
+  /// Runs the system until `done` holds, at most `max_ticks` ticks.
+  template <class Pred>
+  bool run_until(Pred done, int max_ticks = 500) {
+    sched.run();
+    for (int t = 0; t < max_ticks && !done(); ++t)
+      tick();
+    return done();
+  }
+
+  std::optional<cluster::client_result> submit(cluster::client& c,
+                                               std::string cmd) {
+    auto out = std::make_shared<std::optional<cluster::client_result>>();
+    c.submit_async(g, std::move(cmd),
+                   [out](cluster::client_result r) { *out = std::move(r); });
+    run_until([&] { return out->has_value(); });
+    return *out;
+  }
+
+  std::optional<cluster::client_result>
+  query(cluster::client& c, std::string req, cluster::consistency level) {
+    auto out = std::make_shared<std::optional<cluster::client_result>>();
+    c.query_async(g, std::move(req), level,
+                  [out](cluster::client_result r) { *out = std::move(r); });
+    run_until([&] { return out->has_value(); });
+    return *out;
+  }
+};
+
+std::size_t follower_of(std::size_t leader) {
+  return (leader + 1) % 3;
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(client_fixture, "a client reaches the leader from any "
+                                  "server and gets the applied answer") {
+  auto leader = await_leader();
+  auto f1 = follower_of(leader);
+  auto f2 = follower_of(f1);
+  // The followers come first: their not-leader answers send it on.
+  cluster::client c{sys, handles({f1, f2, leader})};
+  auto r = submit(c, "x");
+  REQUIRE(r);
+  CHECK_MESSAGE(r->ok, r->error);
+  CHECK(r->value == "ok:x");
+  CHECK(r->attempts >= 2);
+  // The client remembers the leader: the next call needs one attempt.
+  auto r2 = submit(c, "y");
+  REQUIRE(r2);
+  CHECK(r2->ok);
+  CHECK(r2->attempts == 1);
+  // Applied once on every replica, in the same order.
+  REQUIRE(run_until([&] {
+    for (auto& m : machines)
+      if (m->entries.size() < 2)
+        return false;
+    return true;
+  }));
+  for (auto& m : machines) {
+    REQUIRE(m->entries.size() == 2);
+    CHECK(m->entries[0].command == "x");
+    CHECK(m->entries[1].command == "y");
+  }
+}
+
+TEST_CASE_FIXTURE(client_fixture, "empty commands are refused: only the "
+                                  "leader's clock advance is empty") {
+  auto leader = await_leader();
+  cluster::client c{sys, handles({leader})};
+  auto r = submit(c, "");
+  REQUIRE(r);
+  CHECK_FALSE(r->ok);
+  CHECK(r->error == "invalid_command");
+  CHECK(r->attempts == 1); // Not retried: no retry can fix it.
+  run_until([] { return false; }, 5);
+  for (auto& m : machines)
+    CHECK(m->entries.empty());
+}
+
+TEST_CASE_FIXTURE(client_fixture, "reads at each consistency level") {
+  auto leader = await_leader();
+  auto f = follower_of(leader);
+  cluster::client c{sys, handles({leader})};
+  REQUIRE(submit(c, "a")->ok);
+  // Linearizable and leader reads through a follower end up at the leader
+  // (the follower answers not_leader); the second one goes there directly.
+  for (auto level :
+       {cluster::consistency::linearizable, cluster::consistency::leader}) {
+    cluster::client via_follower{sys, handles({f, leader})};
+    auto q = query(via_follower, "n", level);
+    REQUIRE(q);
+    CHECK_MESSAGE(q->ok, q->error);
+    CHECK(q->value == "n=1");
+    CHECK(q->attempts == 2);
+    auto again = query(via_follower, "n", level);
+    REQUIRE(again);
+    CHECK(again->ok);
+    CHECK(again->attempts == 1);
+  }
+  // A stale read is answered by the follower itself, with its applied index.
+  cluster::client only_follower{sys, handles({f})};
+  auto s = query(only_follower, "n", cluster::consistency::stale);
+  REQUIRE(s);
+  CHECK(s->ok);
+  CHECK(s->attempts == 1);
+  CHECK(s->applied.value >= 1);
+  // A leader read on a follower alone never succeeds: it times out.
+  cluster::client_options short_wait;
+  short_wait.timeout = 30ms;
+  cluster::client lone{sys, handles({f}), short_wait};
+  auto l = query(lone, "n", cluster::consistency::leader);
+  REQUIRE(l);
+  CHECK_FALSE(l->ok);
+  CHECK(l->error == "not_leader");
+}
+
+TEST_CASE_FIXTURE(client_fixture, "a notification reaches its owner once "
+                                  "although every replica pushes it") {
+  auto leader = await_leader();
+  cluster::client c{sys, handles({0, 1, 2})};
+  auto got = std::make_shared<std::vector<std::string>>();
+  c.subscribe(g, "alice", [got](const std::string& p) { got->push_back(p); });
+  auto others = std::make_shared<int>(0);
+  c.subscribe(g, "bob", [others](const std::string&) { ++*others; });
+  cluster::client writer{sys, handles({leader})};
+  auto r = submit(writer, "notify alice");
+  REQUIRE(r);
+  REQUIRE(r->ok);
+  // Every replica applies it and pushes the note; alice sees it once.
+  REQUIRE(run_until([&] {
+    for (auto& m : machines)
+      if (m->entries.empty())
+        return false;
+    return true;
+  }));
+  run_until([] { return false; }, 5);
+  REQUIRE(got->size() == 1);
+  CHECK(got->front()
+        == "note@" + std::to_string(machines[leader]->entries[0].index.value));
+  CHECK(*others == 0);
+}
+
+TEST_CASE_FIXTURE(client_fixture, "the leader advances replicated time past "
+                                  "a deadline without client writes") {
+  auto leader = await_leader();
+  cluster::client c{sys, handles({leader})};
+  auto r = submit(c, "lease 200");
+  REQUIRE(r);
+  REQUIRE(r->ok);
+  auto stamped = machines[leader]->entries.at(0).time;
+  // Before the deadline nobody proposes anything.
+  run_until([] { return false; }, 15);
+  for (auto& m : machines)
+    CHECK(m->clock_advances() == 0);
+  // After it, the leader proposes one empty command, stamped past the
+  // deadline, and every replica applies it.
+  REQUIRE(run_until([&] {
+    for (auto& m : machines)
+      if (m->clock_advances() == 0)
+        return false;
+    return true;
+  }));
+  for (auto& m : machines) {
+    CHECK(m->clock_advances() == 1);
+    CHECK(m->entries.back().command.empty());
+    CHECK(m->entries.back().time >= stamped + 200);
+    CHECK_FALSE(m->deadline.has_value());
+  }
+  run_until([] { return false; }, 30);
+  for (auto& m : machines)
+    CHECK(m->clock_advances() == 1); // No deadline left: no more advances.
+}
