@@ -124,8 +124,9 @@ struct client_state {
   std::vector<endpoint> endpoints;
   /// The endpoint of each group's leader, as last heard.
   std::map<group_id, std::size_t> leaders;
+  /// Every handler of each (group, owner), in subscription order.
   std::map<std::pair<group_id, std::string>,
-           std::function<void(const std::string&)>>
+           std::vector<std::function<void(const std::string&)>>>
     handlers;
   /// Recently delivered notifications (they arrive once per server).
   std::set<std::tuple<group_id, std::string, std::string>> seen;
@@ -280,7 +281,7 @@ void client_state::on_connected(std::size_t idx, actors::server_actor server) {
   auto& ep = endpoints[idx];
   ep.server = std::move(server);
   self->monitor(ep.server);
-  for (auto& [key, handler] : handlers)
+  for (auto& [key, hs] : handlers)
     subscribe_at(idx, key.first, key.second);
   auto waiting = std::move(ep.waiting);
   ep.waiting.clear();
@@ -308,8 +309,10 @@ void client_state::disconnect(std::size_t idx) {
 }
 
 void client_state::subscribe(subscription sub) {
-  auto key = std::make_pair(sub.group, sub.owner);
-  handlers[key] = std::move(sub.on_event);
+  auto& hs = handlers[{sub.group, sub.owner}];
+  hs.push_back(std::move(sub.on_event));
+  if (hs.size() > 1)
+    return; // Subscribed at the servers already.
   for (std::size_t i = 0; i < endpoints.size(); ++i) {
     if (endpoints[i].server)
       subscribe_at(i, sub.group, sub.owner);
@@ -341,8 +344,11 @@ void client_state::on_event(actors::client_event& ev) {
     seen_order.pop_front();
   }
   auto i = handlers.find({ev.group, ev.owner});
-  if (i != handlers.end() && i->second)
-    i->second(ev.payload);
+  if (i == handlers.end())
+    return;
+  for (auto& handler : i->second)
+    if (handler)
+      handler(ev.payload);
 }
 
 std::optional<std::size_t>

@@ -215,6 +215,15 @@ caf::result<client_reply> server_state::client_propose(group_id group,
   auto r = find(group);
   if (!r)
     return failed(error_name(r.error()));
+  if (const auto& machine = groups[group].machine) {
+    // Malformed commands are answered here and never reach the log.
+    if (auto rejected = machine->check(command); !rejected.empty()) {
+      client_reply reply;
+      reply.ok = true;
+      reply.value = std::move(rejected);
+      return reply;
+    }
+  }
   auto replica = *r;
   auto rp = self->make_response_promise<client_reply>();
   self

@@ -1,34 +1,48 @@
-// eesctl: command-line client of an ees-node (through CAF io / BASP).
+// eesctl: command-line client of an ees-cluster (ees::cluster::client over
+// CAF io / BASP).
 //
-//   eesctl --connect host:port [--timeout-ms MS] status GROUP
-//   eesctl --connect host:port [--timeout-ms MS] propose GROUP DATA
-//   eesctl --connect host:port [--timeout-ms MS] bench GROUP N
-//          [--concurrency C] [--prefix P]
+//   eesctl --connect host:port[,host:port...] [--timeout-ms MS] COMMAND
+//
+//   status GROUP                 the status of the first server's replica
+//   submit GROUP JSON            proposes one command (alias: propose)
+//   query GROUP JSON [--consistency linearizable|leader|stale]
+//   bench GROUP N [--concurrency C] [--prefix P] [--value-size B]
+//                                N AssignKey commands (keys P-0 .. P-N-1)
+//   lock GROUP LOCK OWNER [--ttl-ms T] [--wait-ms W] [--hold-ms H]
+//                                acquires, holds H ms, releases
+//   contend GROUP LOCK OWNER --duration-ms D [--ttl-ms T] [--wait-ms W]
+//                                acquires and releases in a loop for D ms,
+//                                one `grant` line per grant
 //
 // GROUP is an application name of `ees.cluster.raft.groups[app]` (or a
-// numeric group id). `propose` and `bench` follow leader hints. Every remote
-// request has a finite timeout. Output is `key=value` tokens, one line per
-// answer. Exit codes: 0 success, 1 failure, 2 usage.
+// numeric group id). Calls go to the group's leader (following hints) and
+// are retried with the same request id until the timeout. Output is
+// `key=value` tokens, one line per answer. Exit codes: 0 success, 1
+// failure, 2 usage.
 
 #include "actors/interfaces.hpp"
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
+#include "ees/cluster/client.hpp"
 #include "protocol/raft/types.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -39,207 +53,109 @@ namespace {
 
 using namespace ees;
 using clock_type = std::chrono::steady_clock;
+using json = nlohmann::json;
 
 struct options {
-  std::string host;
-  std::uint16_t port = 0;
+  std::vector<std::string> endpoints;
   std::chrono::milliseconds timeout{5000};
   std::size_t concurrency = 16;
   std::string prefix = "cmd";
-
+  std::size_t value_size = 16;
+  std::string consistency = "linearizable";
+  std::chrono::milliseconds ttl{10000};
+  std::chrono::milliseconds wait{10000};
+  std::chrono::milliseconds hold{0};
+  std::chrono::milliseconds duration{0};
   std::vector<std::string> args;
 };
 
 int usage() {
-  std::fprintf(stderr,
-               "usage: eesctl --connect host:port [--timeout-ms MS] status "
-               "GROUP\n"
-               "       eesctl --connect host:port propose GROUP DATA\n"
-               "       eesctl --connect host:port bench GROUP N "
-               "[--concurrency C] [--prefix P]\n");
+  std::fprintf(
+    stderr,
+    "usage: eesctl --connect host:port[,host:port...] [--timeout-ms MS] "
+    "COMMAND\n"
+    "  status GROUP\n"
+    "  submit GROUP JSON\n"
+    "  query GROUP JSON [--consistency linearizable|leader|stale]\n"
+    "  bench GROUP N [--concurrency C] [--prefix P] [--value-size B]\n"
+    "  lock GROUP LOCK OWNER [--ttl-ms T] [--wait-ms W] [--hold-ms H]\n"
+    "  contend GROUP LOCK OWNER --duration-ms D [--ttl-ms T] [--wait-ms W]\n");
   return 2;
 }
 
-bool split_address(const std::string& addr, std::string& host,
-                   std::uint16_t& port) {
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    auto end = s.find(sep, start);
+    if (end == std::string::npos)
+      end = s.size();
+    if (end > start)
+      out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+/// Status goes to one named server, not to the leader.
+int status(caf::actor_system& sys, const options& opts, group_id g) {
+  auto& addr = opts.endpoints.front();
   auto colon = addr.rfind(':');
   if (colon == std::string::npos)
-    return false;
-  host = addr.substr(0, colon);
-  try {
-    auto p = std::stoul(addr.substr(colon + 1));
-    if (p == 0 || p > 65535)
-      return false;
-    port = static_cast<std::uint16_t>(p);
-  } catch (...) {
-    return false;
+    return usage();
+  auto host = addr.substr(0, colon);
+  auto port = static_cast<std::uint16_t>(std::atoi(addr.c_str() + colon + 1));
+  caf::scoped_actor self{sys};
+  caf::strong_actor_ptr ptr;
+  std::string failure = "timeout";
+  self
+    ->request(sys.middleman().actor_handle(), opts.timeout, caf::connect_atom_v,
+              host, port)
+    .receive([&](const caf::node_id&, caf::strong_actor_ptr& p,
+                 const std::set<std::string>&) { ptr = std::move(p); },
+             [&](caf::error& err) { failure = caf::to_string(err); });
+  if (!ptr) {
+    std::fprintf(stderr, "eesctl: cannot connect to %s: %s\n", addr.c_str(),
+                 failure.c_str());
+    return 1;
   }
-  return !host.empty();
+  auto srv = caf::actor_cast<actors::server_actor>(ptr);
+  int rc = 1;
+  self->request(srv, opts.timeout, atom::client_v, atom::status_v, g)
+    .receive(
+      [&](actors::client_status& st) {
+        std::printf(
+          "group=%llu node=%llu role=%s term=%llu leader=%llu "
+          "leader_address=%s commit=%llu applied=%llu last=%llu %s\n",
+          static_cast<unsigned long long>(st.group.value),
+          static_cast<unsigned long long>(st.node.value),
+          raft::to_string(static_cast<raft::role>(st.role)),
+          static_cast<unsigned long long>(st.term.value),
+          static_cast<unsigned long long>(st.leader.value),
+          st.leader_address.empty() ? "-" : st.leader_address.c_str(),
+          static_cast<unsigned long long>(st.commit.value),
+          static_cast<unsigned long long>(st.applied.value),
+          static_cast<unsigned long long>(st.last_index.value),
+          st.state.c_str());
+        rc = 0;
+      },
+      [&](caf::error& err) {
+        std::fprintf(stderr, "eesctl: status failed: %s\n",
+                     caf::to_string(err).c_str());
+      });
+  return rc;
 }
 
-const char* role_name(std::uint8_t r) {
-  return raft::to_string(static_cast<raft::role>(r));
-}
-
-class client {
-public:
-  client(caf::actor_system& sys, const options& opts)
-    : sys_(sys), self_(sys), opts_(opts) {
-    // nop
+/// Prints a call's outcome; 0 when the group answered.
+int print_result(const cluster::client_result& r) {
+  if (!r.ok) {
+    std::printf("ok=0 error=%s attempts=%u\n", r.error.c_str(), r.attempts);
+    return 1;
   }
-
-  /// Connects (blocking, fine in a CLI) to `addr`, cached.
-  std::optional<actors::server_actor> connect(const std::string& addr) {
-    if (auto i = cache_.find(addr); i != cache_.end())
-      return i->second;
-    std::string host;
-    std::uint16_t port = 0;
-    if (!split_address(addr, host, port))
-      return std::nullopt;
-    // The middleman actor's connect_atom: bounded, and no interface check
-    // (the interface strings of typed actors depend on the build).
-    caf::strong_actor_ptr res;
-    std::string failure = "timeout";
-    self_
-      ->request(sys_.middleman().actor_handle(), opts_.timeout,
-                caf::connect_atom_v, host, port)
-      .receive([&](const caf::node_id&, caf::strong_actor_ptr& ptr,
-                   const std::set<std::string>&) { res = std::move(ptr); },
-               [&](caf::error& err) { failure = caf::to_string(err); });
-    if (!res) {
-      std::fprintf(stderr, "eesctl: cannot connect to %s: %s\n", addr.c_str(),
-                   failure.c_str());
-      return std::nullopt;
-    }
-    auto hdl = caf::actor_cast<actors::server_actor>(res);
-    cache_[addr] = hdl;
-    return hdl;
-  }
-
-  caf::expected<actors::client_status> status(const actors::server_actor& srv,
-                                              group_id g) {
-    caf::expected<actors::client_status> out{caf::sec::request_timeout};
-    self_->request(srv, opts_.timeout, atom::client_v, atom::status_v, g)
-      .receive([&](actors::client_status& st) { out = std::move(st); },
-               [&](caf::error& err) { out = std::move(err); });
-    return out;
-  }
-
-  caf::expected<actors::client_reply> propose(const actors::server_actor& srv,
-                                              group_id g, std::string data) {
-    caf::expected<actors::client_reply> out{caf::sec::request_timeout};
-    self_
-      ->request(srv, opts_.timeout, atom::client_v, atom::propose_v, g,
-                std::move(data))
-      .receive([&](actors::client_reply& r) { out = std::move(r); },
-               [&](caf::error& err) { out = std::move(err); });
-    return out;
-  }
-
-  /// Finds the leader's address by following hints, within the timeout.
-  std::optional<std::string> find_leader(const std::string& start, group_id g) {
-    auto deadline = clock_type::now() + opts_.timeout;
-    auto addr = start;
-    while (clock_type::now() < deadline) {
-      if (auto srv = connect(addr)) {
-        auto st = status(*srv, g);
-        if (st && st->role == static_cast<std::uint8_t>(raft::role::leader))
-          return addr;
-        if (st && !st->leader_address.empty()) {
-          addr = st->leader_address;
-          continue;
-        }
-      }
-      addr = start;
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
-    return std::nullopt;
-  }
-
-  caf::actor_system& sys_;
-  caf::scoped_actor self_;
-  const options& opts_;
-  std::map<std::string, actors::server_actor> cache_;
-};
-
-void print_status(const actors::client_status& st) {
-  std::printf(
-    "group=%llu node=%llu role=%s term=%llu leader=%llu "
-    "leader_address=%s commit=%llu applied=%llu last=%llu %s\n",
-    static_cast<unsigned long long>(st.group.value),
-    static_cast<unsigned long long>(st.node.value), role_name(st.role),
-    static_cast<unsigned long long>(st.term.value),
-    static_cast<unsigned long long>(st.leader.value),
-    st.leader_address.empty() ? "-" : st.leader_address.c_str(),
-    static_cast<unsigned long long>(st.commit.value),
-    static_cast<unsigned long long>(st.applied.value),
-    static_cast<unsigned long long>(st.last_index.value), st.state.c_str());
-}
-
-struct bench_result {
-  std::size_t acked = 0;
-  std::size_t failed = 0;
-  std::vector<double> latencies_ms;
-  std::string first_error;
-};
-
-/// Keeps `concurrency` proposals outstanding until `n` were answered.
-caf::behavior bench_actor(caf::event_based_actor* self,
-                          actors::server_actor leader, group_id g,
-                          std::size_t n, std::size_t concurrency,
-                          std::string prefix, std::chrono::milliseconds timeout,
-                          std::shared_ptr<bench_result> out) {
-  struct state {
-    std::size_t next = 0;
-    std::size_t done = 0;
-  };
-  auto st = std::make_shared<state>();
-  auto send_one = std::make_shared<std::function<void()>>();
-  std::weak_ptr<std::function<void()>> weak = send_one;
-  *send_one = [=] {
-    if (st->next >= n)
-      return;
-    auto i = st->next++;
-    auto start = clock_type::now();
-    auto finish = [=] {
-      out->latencies_ms.push_back(
-        std::chrono::duration<double, std::milli>(clock_type::now() - start)
-          .count());
-      if (++st->done == n) {
-        self->quit();
-        return;
-      }
-      if (auto f = weak.lock())
-        (*f)();
-    };
-    self
-      ->request(leader, timeout, atom::client_v, atom::propose_v, g,
-                prefix + "-" + std::to_string(i))
-      .then(
-        [=](actors::client_reply& r) {
-          if (r.ok) {
-            ++out->acked;
-          } else {
-            ++out->failed;
-            if (out->first_error.empty())
-              out->first_error = r.error;
-          }
-          finish();
-        },
-        [=](caf::error& err) {
-          ++out->failed;
-          if (out->first_error.empty())
-            out->first_error = caf::to_string(err);
-          finish();
-        });
-  };
-  // The closure lives as long as the actor's behavior holds it.
-  for (std::size_t k = 0; k < std::min(n, concurrency); ++k)
-    (*send_one)();
-  if (n == 0)
-    self->quit();
-  return {[send_one](caf::ok_atom) {
-  }};
+  std::printf("ok=1 applied=%llu attempts=%u value=%s\n",
+              static_cast<unsigned long long>(r.applied.value), r.attempts,
+              r.value.c_str());
+  return 0;
 }
 
 double percentile(std::vector<double>& v, double p) {
@@ -251,80 +167,175 @@ double percentile(std::vector<double>& v, double p) {
   return v[k];
 }
 
-int run(caf::actor_system& sys, const options& opts) {
-  client cl{sys, opts};
-  auto start_addr = opts.host + ":" + std::to_string(opts.port);
-  auto& cmd = opts.args[0];
-  auto g = apps::group_for_app(opts.args[1]);
-  if (cmd == "status" && opts.args.size() == 2) {
-    auto srv = cl.connect(start_addr);
-    if (!srv)
-      return 1;
-    auto st = cl.status(*srv, g);
-    if (!st) {
-      std::fprintf(stderr, "eesctl: status failed: %s\n",
-                   caf::to_string(st.error()).c_str());
-      return 1;
+/// Keeps `concurrency` AssignKey commands outstanding until `n` were
+/// answered. A command counts as acknowledged when the state machine
+/// accepted it.
+int bench(cluster::client& cl, const options& opts, group_id g,
+          std::size_t n) {
+  struct shared_state {
+    std::mutex mtx;
+    std::condition_variable done_cv;
+    std::size_t next = 0;
+    std::size_t done = 0;
+    std::size_t acked = 0;
+    std::size_t failed = 0;
+    std::string first_error;
+    std::vector<double> latencies_ms;
+  };
+  auto st = std::make_shared<shared_state>();
+  st->latencies_ms.reserve(n);
+  std::string owner(std::max<std::size_t>(1, opts.value_size), 'v');
+  auto send_one = std::make_shared<std::function<void()>>();
+  std::weak_ptr<std::function<void()>> weak = send_one;
+  *send_one = [&cl, st, g, n, owner, weak, prefix = opts.prefix] {
+    std::size_t i = 0;
+    {
+      std::lock_guard<std::mutex> guard{st->mtx};
+      if (st->next >= n)
+        return;
+      i = st->next++;
     }
-    print_status(*st);
-    return 0;
-  }
-  if (cmd == "propose" && opts.args.size() == 3) {
-    auto deadline = clock_type::now() + opts.timeout;
-    auto addr = start_addr;
-    std::string last_error = "timeout";
-    while (clock_type::now() < deadline) {
-      if (auto srv = cl.connect(addr)) {
-        auto r = cl.propose(*srv, g, opts.args[2]);
-        if (r && r->ok) {
-          std::printf("ok=1 value=%s leader_address=%s\n", r->value.c_str(),
-                      addr.c_str());
-          return 0;
-        }
-        if (r && !r->leader_address.empty() && r->leader_address != addr) {
-          addr = r->leader_address;
-          continue;
-        }
-        last_error = r ? r->error : caf::to_string(r.error());
+    auto key = prefix + "-" + std::to_string(i);
+    json cmd = {{"v", 1},     {"type", "AssignKey"}, {"id", key},
+                {"key", key}, {"owner", owner}};
+    auto start = clock_type::now();
+    cl.submit_async(g, cmd.dump(), [st, n, start, weak](
+                                     cluster::client_result r) {
+      auto ms = std::chrono::duration<double, std::milli>(clock_type::now()
+                                                          - start)
+                  .count();
+      bool accepted = false;
+      std::string error = r.error;
+      if (r.ok) {
+        auto ans = json::parse(r.value, nullptr, false);
+        accepted = !ans.is_discarded() && ans.value("ok", false);
+        if (!accepted)
+          error = r.value;
       }
-      addr = start_addr;
-      std::this_thread::sleep_for(std::chrono::milliseconds{50});
-    }
-    std::printf("ok=0 error=%s\n", last_error.c_str());
+      bool finished = false;
+      {
+        std::lock_guard<std::mutex> guard{st->mtx};
+        st->latencies_ms.push_back(ms);
+        if (accepted) {
+          ++st->acked;
+        } else {
+          ++st->failed;
+          if (st->first_error.empty())
+            st->first_error = error;
+        }
+        finished = ++st->done == n;
+      }
+      if (finished)
+        st->done_cv.notify_all();
+      else if (auto f = weak.lock())
+        (*f)();
+    });
+  };
+  auto t0 = clock_type::now();
+  for (std::size_t k = 0; k < std::min(n, opts.concurrency); ++k)
+    (*send_one)();
+  std::unique_lock<std::mutex> guard{st->mtx};
+  st->done_cv.wait(guard, [&] { return st->done == n; });
+  auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
+  auto p50 = percentile(st->latencies_ms, 0.50);
+  auto p99 = percentile(st->latencies_ms, 0.99);
+  std::printf("bench n=%zu acked=%zu failed=%zu seconds=%.3f "
+              "throughput=%.0f p50_ms=%.3f p99_ms=%.3f%s%s\n",
+              n, st->acked, st->failed, secs,
+              secs > 0 ? static_cast<double>(st->acked) / secs : 0.0, p50, p99,
+              st->first_error.empty() ? "" : " error=",
+              st->first_error.c_str());
+  return st->failed == 0 ? 0 : 1;
+}
+
+/// Acquires, holds and releases `lock` once; prints the grant.
+int lock_once(cluster::client& cl, const options& opts, group_id g) {
+  cluster::lock_handle h{cl, g, opts.args[2], opts.args[3], opts.ttl};
+  std::string why;
+  auto grant = h.acquire(opts.wait, &why);
+  if (!grant) {
+    std::printf("ok=0 error=%s\n", why.c_str());
     return 1;
   }
-  if (cmd == "bench" && opts.args.size() == 3) {
+  std::printf("ok=1 token=%llu expires_ms=%lld\n",
+              static_cast<unsigned long long>(grant->token),
+              static_cast<long long>(grant->expires_ms));
+  std::fflush(stdout);
+  if (opts.hold.count() > 0)
+    std::this_thread::sleep_for(opts.hold); // The caller asked to hold it.
+  bool released = h.release(&why);
+  std::printf("released=%d%s%s\n", released ? 1 : 0, released ? "" : " error=",
+              released ? "" : why.c_str());
+  return released ? 0 : 1;
+}
+
+/// Acquires and releases `lock` in a loop for `opts.duration`; one line per
+/// grant: `grant owner=O token=T released=0|1 [error=E]`.
+int contend(cluster::client& cl, const options& opts, group_id g) {
+  cluster::lock_handle h{cl, g, opts.args[2], opts.args[3], opts.ttl};
+  auto end = clock_type::now() + opts.duration;
+  std::size_t grants = 0;
+  std::size_t failures = 0;
+  while (clock_type::now() < end) {
+    std::string why;
+    auto grant = h.acquire(opts.wait, &why);
+    if (!grant) {
+      ++failures;
+      std::printf("nogrant owner=%s error=%s\n", opts.args[3].c_str(),
+                  why.c_str());
+      std::fflush(stdout);
+      continue;
+    }
+    ++grants;
+    bool released = h.release(&why);
+    std::printf("grant owner=%s token=%llu released=%d release_index=%llu%s%s\n",
+                opts.args[3].c_str(),
+                static_cast<unsigned long long>(grant->token),
+                released ? 1 : 0,
+                static_cast<unsigned long long>(
+                  released ? h.last_release_index().value : 0),
+                released ? "" : " error=", released ? "" : why.c_str());
+    std::fflush(stdout);
+  }
+  std::printf("contend owner=%s grants=%zu failures=%zu\n",
+              opts.args[3].c_str(), grants, failures);
+  return grants > 0 ? 0 : 1;
+}
+
+int run(caf::actor_system& sys, const options& opts) {
+  auto& cmd = opts.args[0];
+  auto g = apps::group_for_app(opts.args[1]);
+  auto n_args = opts.args.size();
+  if (cmd == "status" && n_args == 2)
+    return status(sys, opts, g);
+  cluster::client_options co;
+  co.endpoints = opts.endpoints;
+  co.timeout = opts.timeout;
+  co.attempt_timeout = std::min(opts.timeout, std::chrono::milliseconds{1000});
+  cluster::client cl{sys, co};
+  if ((cmd == "submit" || cmd == "propose") && n_args == 3)
+    return print_result(cl.submit(g, opts.args[2]));
+  if (cmd == "query" && n_args == 3) {
+    static const std::map<std::string, cluster::consistency> levels{
+      {"linearizable", cluster::consistency::linearizable},
+      {"leader", cluster::consistency::leader},
+      {"stale", cluster::consistency::stale}};
+    auto level = levels.find(opts.consistency);
+    if (level == levels.end())
+      return usage();
+    return print_result(cl.query(g, opts.args[2], level->second));
+  }
+  if (cmd == "bench" && n_args == 3) {
     auto& count = opts.args[2];
     if (count.empty() || count.size() > 12
         || count.find_first_not_of("0123456789") != std::string::npos)
       return usage();
-    auto n = static_cast<std::size_t>(std::stoull(count));
-    auto leader_addr = cl.find_leader(start_addr, g);
-    if (!leader_addr) {
-      std::fprintf(stderr, "eesctl: no leader found for group %s\n",
-                   opts.args[1].c_str());
-      std::printf("bench n=%zu acked=0 failed=%zu error=no_leader\n", n, n);
-      return 1;
-    }
-    auto leader = cl.connect(*leader_addr);
-    auto out = std::make_shared<bench_result>();
-    out->latencies_ms.reserve(n);
-    auto t0 = clock_type::now();
-    auto worker = sys.spawn(bench_actor, *leader, g, n,
-                            std::max<std::size_t>(1, opts.concurrency),
-                            opts.prefix, opts.timeout, out);
-    cl.self_->wait_for(worker);
-    auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
-    auto p50 = percentile(out->latencies_ms, 0.50);
-    auto p99 = percentile(out->latencies_ms, 0.99);
-    std::printf(
-      "bench n=%zu acked=%zu failed=%zu leader=%s seconds=%.3f "
-      "throughput=%.0f p50_ms=%.3f p99_ms=%.3f%s%s\n",
-      n, out->acked, out->failed, leader_addr->c_str(), secs,
-      secs > 0 ? static_cast<double>(out->acked) / secs : 0.0, p50, p99,
-      out->first_error.empty() ? "" : " error=", out->first_error.c_str());
-    return out->failed == 0 ? 0 : 1;
+    return bench(cl, opts, g, static_cast<std::size_t>(std::stoull(count)));
   }
+  if (cmd == "lock" && n_args == 4)
+    return lock_once(cl, opts, g);
+  if (cmd == "contend" && n_args == 4 && opts.duration.count() > 0)
+    return contend(cl, opts, g);
   return usage();
 }
 
@@ -337,23 +348,36 @@ int main(int argc, char** argv) {
     auto value = [&]() -> std::string {
       return i + 1 < argc ? argv[++i] : std::string{};
     };
-    if (arg == "--connect") {
-      if (!split_address(value(), opts.host, opts.port))
-        return usage();
-    } else if (arg == "--timeout-ms") {
-      opts.timeout = std::chrono::milliseconds{std::atol(value().c_str())};
-    } else if (arg == "--concurrency") {
+    auto millis = [&] {
+      return std::chrono::milliseconds{std::atol(value().c_str())};
+    };
+    if (arg == "--connect")
+      opts.endpoints = split(value(), ',');
+    else if (arg == "--timeout-ms")
+      opts.timeout = millis();
+    else if (arg == "--concurrency")
       opts.concurrency = static_cast<std::size_t>(std::atol(value().c_str()));
-    } else if (arg == "--prefix") {
+    else if (arg == "--prefix")
       opts.prefix = value();
-
-    } else if (arg.rfind("--", 0) == 0) {
+    else if (arg == "--value-size")
+      opts.value_size = static_cast<std::size_t>(std::atol(value().c_str()));
+    else if (arg == "--consistency")
+      opts.consistency = value();
+    else if (arg == "--ttl-ms")
+      opts.ttl = millis();
+    else if (arg == "--wait-ms")
+      opts.wait = millis();
+    else if (arg == "--hold-ms")
+      opts.hold = millis();
+    else if (arg == "--duration-ms")
+      opts.duration = millis();
+    else if (arg.rfind("--", 0) == 0)
       return usage();
-    } else {
+    else
       opts.args.push_back(arg);
-    }
   }
-  if (opts.host.empty() || opts.args.size() < 2 || opts.timeout.count() <= 0)
+  if (opts.endpoints.empty() || opts.args.size() < 2
+      || opts.timeout.count() <= 0 || opts.concurrency == 0)
     return usage();
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();

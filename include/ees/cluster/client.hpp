@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,73 @@ public:
 
 private:
   std::shared_ptr<impl> impl_;
+};
+
+} // namespace ees::cluster
+
+namespace ees::cluster {
+
+/// A granted lock: the fencing token to present to the resource it guards
+/// (it strictly increases per lock) and the replicated time the lease ends.
+struct lock_grant {
+  std::uint64_t token = 0;
+  std::int64_t expires_ms = 0;
+};
+
+/// One owner's handle on one lock of a group running the ClusterStateMachine
+/// (fenced, leased, FIFO). Thread-safe.
+///
+/// - `acquire` proposes a LockCommand: a free lock is granted at once; a held
+///   one queues the owner FIFO and the grant is *pushed* to this handle when
+///   the lock is handed over (no polling). A waiter whose own lease expires
+///   while queued is never granted.
+/// - Acquiring a lock the owner holds already answers with its current grant
+///   (same token; the lease is not renewed: use `renew`).
+/// - `release` and `renew` present the token; after the lease expired they
+///   fail with stale_token, and `on_lost` has fired (lock loss is pushed).
+/// - Keep the lease alive with `renew` well within the ttl.
+class lock_handle {
+public:
+  lock_handle(client& c, group_id group, std::string lock, std::string owner,
+              std::chrono::milliseconds ttl);
+  ~lock_handle();
+  lock_handle(const lock_handle&) = delete;
+  lock_handle& operator=(const lock_handle&) = delete;
+
+  /// Acquires the lock, waiting at most `wait` in the queue (0: fail with
+  /// lock_held at once if another owner holds it). On failure returns
+  /// nullopt and, if `why` is set, the reason ("lock_held", "timeout", ...).
+  /// A wait that times out leaves the queue (ReleaseLock with token 0).
+  std::optional<lock_grant> acquire(std::chrono::milliseconds wait,
+                                    std::string* why = nullptr);
+
+  /// Releases the current grant; false (with `why`) if there is none or the
+  /// token went stale.
+  bool release(std::string* why = nullptr);
+
+  /// Extends the lease by its ttl; false (with `why`) if the token is stale.
+  bool renew(std::string* why = nullptr);
+
+  /// The grant this handle holds as far as it knows.
+  std::optional<lock_grant> grant() const;
+
+  /// The log index of the entry that applied the last successful release
+  /// (0 before any): a grant's [token, release index] interval is where it
+  /// held the lock in the log.
+  log_index last_release_index() const;
+
+  /// Called (on a CAF thread) when the lease of the held grant expired.
+  void on_lost(std::function<void(const lock_grant&)> f);
+
+  struct shared;
+
+private:
+  client& client_;
+  group_id group_;
+  std::string lock_;
+  std::string owner_;
+  std::chrono::milliseconds ttl_;
+  std::shared_ptr<shared> shared_;
 };
 
 } // namespace ees::cluster

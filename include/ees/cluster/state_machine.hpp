@@ -53,6 +53,15 @@ public:
                             const std::string& command)
     = 0;
 
+  /// Screens a client's command before it is proposed: returns the answer
+  /// that rejects a malformed one (it then never reaches the log), or an
+  /// empty string to let it through. Must depend only on `command`: it runs
+  /// on the server's thread, concurrently with `apply`.
+  virtual std::string check(const std::string& command) const {
+    static_cast<void>(command);
+    return {};
+  }
+
   /// Returns the whole state as bytes, for log compaction (§7). Covers every
   /// entry applied so far.
   virtual std::string snapshot() = 0;
