@@ -1,0 +1,713 @@
+#include "protocol/cluster/state.hpp"
+
+#include "protocol/cluster/json_fields.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+namespace ees::cluster_sm {
+
+using detail::field_reader;
+using detail::json;
+using detail::quote;
+using detail::render;
+using detail::replicated;
+
+namespace {
+
+constexpr auto max_time = std::numeric_limits<std::int64_t>::max();
+
+/// now + ttl, saturating: leader stamps are untrusted input.
+/// @pre `ttl >= 0`.
+std::int64_t expiry(std::int64_t now, std::int64_t ttl) {
+  return now > max_time - ttl ? max_time : now + ttl;
+}
+
+std::string describe(const partition_ref& p) {
+  return "partition " + quote(p.partition) + " of group " + quote(p.group)
+         + " of app " + quote(p.app);
+}
+
+json error_json(const error& err) {
+  json j = json::object();
+  j["ok"] = false;
+  j["error"] = {{"code", to_string(err.code)}, {"message", err.message}};
+  return j;
+}
+
+json lease_json(const lease& l, bool holder) {
+  json j
+    = {{"owner", l.owner}, {"ttl_ms", l.ttl_ms}, {"expires_ms", l.expires_ms}};
+  if (holder)
+    j["token"] = l.token;
+  return j;
+}
+
+json granted_json(const std::string& lock, const lease& holder) {
+  return {{"state", "granted"},
+          {"lock", lock},
+          {"token", holder.token},
+          {"expires_ms", holder.expires_ms}};
+}
+
+json queued_json(const std::string& lock, std::size_t position,
+                 const lease& waiter) {
+  return {{"state", "queued"},
+          {"lock", lock},
+          {"position", position},
+          {"expires_ms", waiter.expires_ms}};
+}
+
+/// Returns the 1-based queue position of `owner`, or 0 when not queued.
+std::size_t position(const lock_entry& entry, const std::string& owner) {
+  auto i = std::find_if(entry.waiters.begin(), entry.waiters.end(),
+                        [&](const lease& w) { return w.owner == owner; });
+  return i == entry.waiters.end()
+           ? 0
+           : static_cast<std::size_t>(i - entry.waiters.begin()) + 1;
+}
+
+error not_holder(const std::string& lock, const std::string& owner) {
+  return {errc::not_holder, "owner " + quote(owner)
+                              + " neither holds nor waits for lock "
+                              + quote(lock) + " (a lease may have expired)"};
+}
+
+/// Applies the replicated-time rules and the commands of one entry to the
+/// state. Every command handler checks everything before it changes
+/// anything, so a rejected command leaves the state as it was.
+class executor {
+public:
+  executor(replicated& s, log_index index,
+           std::vector<notification>& notifications)
+    : s_(s), index_(index), notifications_(notifications) {
+    // nop
+  }
+
+  /// A new leader extends every lease to at least now + ttl (etcd lessor
+  /// Promote): nobody could renew during the election.
+  void extend_leases() {
+    auto extend = [this](lease& l) {
+      l.expires_ms = std::max(l.expires_ms, expiry(s_.now_ms, l.ttl_ms));
+    };
+    for (auto& [name, entry] : s_.locks) {
+      extend(entry.holder);
+      std::for_each(entry.waiters.begin(), entry.waiters.end(), extend);
+    }
+  }
+
+  /// Ends every lease that expired at the current replicated time.
+  void expire_leases() {
+    for (auto i = s_.locks.begin(); i != s_.locks.end();) {
+      auto& [name, entry] = *i;
+      drop_expired_waiters(name, entry);
+      if (expired(entry.holder)) {
+        notify(entry.holder.owner, {{"event", "lost"},
+                                    {"lock", name},
+                                    {"token", entry.holder.token},
+                                    {"reason", "expired"}});
+        if (!grant_next(name, entry)) {
+          i = s_.locks.erase(i);
+          continue;
+        }
+      }
+      ++i;
+    }
+  }
+
+  expected<json> operator()(const lock_command& c) {
+    auto i = s_.locks.find(c.lock);
+    if (i == s_.locks.end()) {
+      auto& entry = s_.locks[c.lock];
+      entry.holder
+        = lease{c.owner, index_.value, c.ttl_ms, expiry(s_.now_ms, c.ttl_ms)};
+      return granted_json(c.lock, entry.holder);
+    }
+    auto& entry = i->second;
+    // The current grant, unchanged: a retry with a new id must not renew
+    // (RenewLock does) nor mint a second token.
+    if (entry.holder.owner == c.owner)
+      return granted_json(c.lock, entry.holder);
+    if (auto pos = position(entry, c.owner))
+      return queued_json(c.lock, pos, entry.waiters[pos - 1]);
+    if (!c.wait)
+      return error{errc::lock_held,
+                   "lock " + quote(c.lock) + " is held by "
+                     + quote(entry.holder.owner) + " until "
+                     + std::to_string(entry.holder.expires_ms)};
+    entry.waiters.push_back(
+      lease{c.owner, 0, c.ttl_ms, expiry(s_.now_ms, c.ttl_ms)});
+    return queued_json(c.lock, entry.waiters.size(), entry.waiters.back());
+  }
+
+  expected<json> operator()(const renew_lock& c) {
+    auto i = s_.locks.find(c.lock);
+    if (i == s_.locks.end())
+      return not_holder(c.lock, c.owner);
+    auto& entry = i->second;
+    if (entry.holder.owner == c.owner) {
+      if (c.token != entry.holder.token)
+        return stale(c.lock, c.owner, c.token);
+      renew(entry.holder);
+      return granted_json(c.lock, entry.holder);
+    }
+    if (auto pos = position(entry, c.owner)) {
+      if (c.token != 0)
+        return stale(c.lock, c.owner, c.token);
+      renew(entry.waiters[pos - 1]);
+      return queued_json(c.lock, pos, entry.waiters[pos - 1]);
+    }
+    return not_holder(c.lock, c.owner);
+  }
+
+  expected<json> operator()(const release_lock& c) {
+    auto i = s_.locks.find(c.lock);
+    if (i == s_.locks.end())
+      return not_holder(c.lock, c.owner);
+    auto& entry = i->second;
+    if (entry.holder.owner == c.owner) {
+      if (c.token != entry.holder.token)
+        return stale(c.lock, c.owner, c.token);
+      // Granting the next waiter now would reuse this entry's index as its
+      // token; tokens must strictly increase per lock.
+      if (c.token == index_.value)
+        return error{errc::stale_token,
+                     "token " + std::to_string(c.token)
+                       + " was granted by this same entry; release it in a "
+                         "later one"};
+      if (!grant_next(c.lock, entry))
+        s_.locks.erase(i);
+      return json{{"state", "released"}, {"lock", c.lock}};
+    }
+    if (auto pos = position(entry, c.owner)) {
+      if (c.token != 0)
+        return stale(c.lock, c.owner, c.token);
+      entry.waiters.erase(entry.waiters.begin()
+                          + static_cast<std::ptrdiff_t>(pos - 1));
+      return json{{"state", "cancelled"}, {"lock", c.lock}};
+    }
+    return not_holder(c.lock, c.owner);
+  }
+
+  expected<json> operator()(const assign_partition& c) {
+    partition_ref ref{c.app, c.group, c.partition};
+    for (const auto& id : c.equipment_ids) {
+      auto i = s_.equipment.find(id);
+      if (i != s_.equipment.end() && !(i->second == ref))
+        return error{errc::conflict, "equipment " + quote(id)
+                                       + " is already assigned to "
+                                       + describe(i->second)};
+    }
+    auto& ids = s_.partitions[ref];
+    std::size_t added = 0;
+    for (const auto& id : c.equipment_ids) {
+      if (ids.insert(id).second) {
+        s_.equipment.emplace(id, ref);
+        ++added;
+      }
+    }
+    return json{{"added", added}, {"equipment_count", ids.size()}};
+  }
+
+  expected<json> operator()(const revoke_partition& c) {
+    partition_ref ref{c.app, c.group, c.partition};
+    auto i = s_.partitions.find(ref);
+    if (i == s_.partitions.end())
+      return error{errc::not_found, describe(ref) + " does not exist"};
+    auto& ids = i->second;
+    std::vector<std::string> removed;
+    if (c.equipment_ids) {
+      for (const auto& id : *c.equipment_ids)
+        if (ids.count(id) == 0)
+          return error{errc::not_found, "equipment " + quote(id) + " is not in "
+                                          + describe(ref)};
+      removed = *c.equipment_ids;
+    } else {
+      removed.assign(ids.begin(), ids.end());
+    }
+    for (const auto& id : removed) {
+      ids.erase(id);
+      s_.equipment.erase(id);
+    }
+    auto remaining = ids.size();
+    if (ids.empty())
+      s_.partitions.erase(i);
+    return json{{"removed", removed.size()}, {"equipment_count", remaining}};
+  }
+
+  expected<json> operator()(const assign_key& c) {
+    auto [i, added] = s_.keys.emplace(c.key, c.owner);
+    if (!added && i->second != c.owner)
+      return error{errc::conflict, "key " + quote(c.key) + " is assigned to "
+                                     + quote(i->second)};
+    return json{{"key", c.key}, {"owner", c.owner}};
+  }
+
+  expected<json> operator()(const unassign_key& c) {
+    auto i = s_.keys.find(c.key);
+    if (i == s_.keys.end())
+      return error{errc::not_found, "key " + quote(c.key) + " is not assigned"};
+    if (c.owner && *c.owner != i->second)
+      return error{errc::conflict, "key " + quote(c.key) + " is assigned to "
+                                     + quote(i->second) + ", not "
+                                     + quote(*c.owner)};
+    json answer = {{"key", c.key}, {"owner", i->second}};
+    s_.keys.erase(i);
+    return answer;
+  }
+
+private:
+  bool expired(const lease& l) const {
+    return l.expires_ms <= s_.now_ms;
+  }
+
+  void renew(lease& l) const {
+    l.expires_ms = expiry(s_.now_ms, l.ttl_ms);
+  }
+
+  static error stale(const std::string& lock, const std::string& owner,
+                     std::uint64_t token) {
+    return {errc::stale_token,
+            "token " + std::to_string(token) + " is not the current token of "
+              + quote(owner) + " on lock " + quote(lock)
+              + " (waiters use 0; a holder uses its grant's token)"};
+  }
+
+  void notify(const std::string& owner, json payload) {
+    notifications_.push_back({owner, render(payload)});
+  }
+
+  /// Drops the waiters whose lease ended; they are never granted.
+  void drop_expired_waiters(const std::string& lock, lock_entry& entry) {
+    auto& ws = entry.waiters;
+    auto live = std::stable_partition(ws.begin(), ws.end(),
+                                      [this](auto& w) { return !expired(w); });
+    for (auto i = live; i != ws.end(); ++i)
+      notify(i->owner, {{"event", "wait_expired"}, {"lock", lock}});
+    ws.erase(live, ws.end());
+  }
+
+  /// Hands the lock to its first live waiter with this entry's index as the
+  /// fencing token. Returns false when nobody is waiting.
+  bool grant_next(const std::string& lock, lock_entry& entry) {
+    drop_expired_waiters(lock, entry);
+    if (entry.waiters.empty())
+      return false;
+    entry.holder = std::move(entry.waiters.front());
+    entry.waiters.erase(entry.waiters.begin());
+    entry.holder.token = index_.value;
+    renew(entry.holder);
+    notify(entry.holder.owner, {{"event", "granted"},
+                                {"lock", lock},
+                                {"token", entry.holder.token},
+                                {"expires_ms", entry.holder.expires_ms}});
+    return true;
+  }
+
+  replicated& s_;
+  log_index index_;
+  std::vector<notification>& notifications_;
+};
+
+// -- queries ------------------------------------------------------------------
+
+constexpr std::int64_t default_page = 100;
+constexpr std::int64_t max_page = 1000;
+
+json assignment_json(const std::string& id, const partition_ref& p) {
+  return {{"equipment_id", id},
+          {"app", p.app},
+          {"group", p.group},
+          {"partition", p.partition}};
+}
+
+/// Answers one decoded query; `r` has read the envelope already.
+expected<json> answer_query(const replicated& s, const std::string& type,
+                            field_reader& r, const cluster_state& self) {
+  auto finish = [&r](json answer) -> expected<json> {
+    if (auto err = r.finish())
+      return *err;
+    return answer;
+  };
+  if (type == "GetLock") {
+    std::string lock;
+    r.text("lock", lock);
+    json answer = {{"lock", lock}, {"holder", nullptr}};
+    answer["waiters"] = json::array();
+    if (auto i = s.locks.find(lock); i != s.locks.end()) {
+      answer["holder"] = lease_json(i->second.holder, true);
+      for (const auto& w : i->second.waiters)
+        answer["waiters"].push_back(lease_json(w, false));
+    }
+    return finish(std::move(answer));
+  }
+  if (type == "GetEquipment") {
+    std::string id;
+    r.text("equipment_id", id);
+    if (auto err = r.finish())
+      return *err;
+    auto i = s.equipment.find(id);
+    if (i == s.equipment.end())
+      return error{errc::not_found,
+                   "equipment " + quote(id) + " is not assigned"};
+    return assignment_json(id, i->second);
+  }
+  if (type == "GetPartition") {
+    partition_ref ref;
+    r.text("app", ref.app);
+    r.text("group", ref.group);
+    r.text("partition", ref.partition);
+    if (auto err = r.finish())
+      return *err;
+    auto i = s.partitions.find(ref);
+    if (i == s.partitions.end())
+      return error{errc::not_found, describe(ref) + " does not exist"};
+    return json{{"app", ref.app},
+                {"group", ref.group},
+                {"partition", ref.partition},
+                {"equipment_ids", i->second}};
+  }
+  if (type == "ListAssignments") {
+    std::optional<std::string> after;
+    auto limit = default_page;
+    r.optional_text("after", after);
+    r.optional_integer("limit", limit, 1, max_page);
+    auto i = after ? s.equipment.upper_bound(*after) : s.equipment.begin();
+    auto page = json::array();
+    for (; i != s.equipment.end() && page.size() < std::size_t(limit); ++i)
+      page.push_back(assignment_json(i->first, i->second));
+    json next = nullptr;
+    if (i != s.equipment.end())
+      next = page.back()["equipment_id"];
+    return finish({{"assignments", std::move(page)}, {"next", next}});
+  }
+  if (type == "GetKey") {
+    std::string key;
+    r.text("key", key);
+    if (auto err = r.finish())
+      return *err;
+    auto i = s.keys.find(key);
+    if (i == s.keys.end())
+      return error{errc::not_found, "key " + quote(key) + " is not assigned"};
+    return json{{"key", key}, {"owner", i->second}};
+  }
+  if (type == "Status") {
+    std::size_t waiters = 0;
+    for (const auto& [name, entry] : s.locks)
+      waiters += entry.waiters.size();
+    auto deadline = self.next_deadline();
+    return finish(
+      {{"locks", s.locks.size()},
+       {"waiters", waiters},
+       {"partitions", s.partitions.size()},
+       {"equipment", s.equipment.size()},
+       {"keys", s.keys.size()},
+       {"remembered_requests", s.answers.size()},
+       {"now_ms", s.now_ms},
+       {"last_term", s.last_term.value},
+       {"next_deadline_ms", deadline ? json(*deadline) : json(nullptr)},
+       {"digest", self.digest()}});
+  }
+  return error{errc::unknown_type,
+               "unknown query type " + quote(type)
+                 + " (known: GetLock, GetEquipment, GetPartition, "
+                   "ListAssignments, GetKey, Status)"};
+}
+
+// -- snapshot -----------------------------------------------------------------
+
+/// Reads the object `item` with a reader of its own and copies its first
+/// failure to `outer`. Returns false on failure.
+template <class F>
+bool read_nested(field_reader& outer, const json& item, std::string what,
+                 F&& read) {
+  field_reader inner{item, std::move(what)};
+  read(inner);
+  if (auto err = inner.finish()) {
+    outer.fail(err->code, err->message);
+    return false;
+  }
+  return true;
+}
+
+void read_lease(field_reader& r, lease& l, bool holder) {
+  r.text("owner", l.owner);
+  r.integer("ttl_ms", l.ttl_ms, min_ttl_ms, max_ttl_ms);
+  r.integer("expires_ms", l.expires_ms, 0, max_time);
+  if (holder) {
+    r.natural("token", l.token);
+    if (r.ok() && l.token == 0)
+      r.fail(errc::invalid_value, r.field("token") + " must not be 0");
+  }
+}
+
+/// Reads one element of "locks" into `s`.
+void read_lock(field_reader& r, replicated& s) {
+  std::string name;
+  lock_entry entry;
+  r.text("lock", name);
+  auto holder = r.object_or_null("holder");
+  if (r.ok() && !holder)
+    r.fail(errc::invalid_value, r.field("holder") + " must not be null");
+  if (holder)
+    read_nested(r, *holder, "the holder of lock " + quote(name),
+                [&](field_reader& h) { read_lease(h, entry.holder, true); });
+  std::set<std::string> owners{entry.holder.owner};
+  if (auto waiters = r.array("waiters")) {
+    for (const auto& item : *waiters) {
+      lease w;
+      if (!read_nested(r, item, "a waiter of lock " + quote(name),
+                       [&](field_reader& in) { read_lease(in, w, false); }))
+        return;
+      if (!owners.insert(w.owner).second) {
+        r.fail(errc::invalid_value, "owner " + quote(w.owner)
+                                      + " appears twice on lock "
+                                      + quote(name));
+        return;
+      }
+      entry.waiters.push_back(std::move(w));
+    }
+  }
+  if (!r.ok())
+    return;
+  if (entry.holder.token > s.applied_index.value)
+    r.fail(errc::invalid_value, "lock " + quote(name) + " has token "
+                                  + std::to_string(entry.holder.token)
+                                  + " beyond the applied index");
+  else if (!s.locks.emplace(name, std::move(entry)).second)
+    r.fail(errc::invalid_value, "lock " + quote(name) + " appears twice");
+}
+
+/// Reads one element of "partitions" into `s`.
+void read_partition(field_reader& r, replicated& s) {
+  partition_ref ref;
+  std::vector<std::string> ids;
+  r.text("app", ref.app);
+  r.text("group", ref.group);
+  r.text("partition", ref.partition);
+  r.names("equipment_ids", ids, 1, std::numeric_limits<std::size_t>::max());
+  if (!r.ok())
+    return;
+  if (s.partitions.count(ref) != 0) {
+    r.fail(errc::invalid_value, describe(ref) + " appears twice");
+    return;
+  }
+  for (const auto& id : ids) {
+    if (!s.equipment.emplace(id, ref).second) {
+      r.fail(errc::invalid_value,
+             "equipment " + quote(id) + " is in two partitions");
+      return;
+    }
+  }
+  s.partitions.emplace(std::move(ref),
+                       std::set<std::string>(ids.begin(), ids.end()));
+}
+
+/// Reads the snapshot that `r` reads into `s`; `capacity` bounds the answers.
+void read_snapshot(field_reader& r, replicated& s, std::size_t capacity) {
+  r.version_field();
+  std::uint64_t applied = 0;
+  std::uint64_t term = 0;
+  r.natural("applied_index", applied);
+  r.natural("last_term", term);
+  r.integer("now_ms", s.now_ms, 0, max_time);
+  s.applied_index = log_index{applied};
+  s.last_term = term_t{term};
+  if (auto locks = r.array("locks"))
+    for (const auto& item : *locks)
+      if (!read_nested(r, item, "a lock",
+                       [&](field_reader& in) { read_lock(in, s); }))
+        return;
+  if (auto parts = r.array("partitions"))
+    for (const auto& item : *parts)
+      if (!read_nested(r, item, "a partition",
+                       [&](field_reader& in) { read_partition(in, s); }))
+        return;
+  if (auto keys = r.array("keys")) {
+    for (const auto& item : *keys) {
+      std::string key;
+      std::string owner;
+      if (!read_nested(r, item, "a key", [&](field_reader& in) {
+            in.text("key", key);
+            in.text("owner", owner);
+          }))
+        return;
+      if (!s.keys.emplace(key, owner).second) {
+        r.fail(errc::invalid_value, "key " + quote(key) + " appears twice");
+        return;
+      }
+    }
+  }
+  if (auto answers = r.array("answers")) {
+    for (const auto& item : *answers) {
+      std::string id;
+      std::string answer;
+      if (!read_nested(r, item, "a remembered answer", [&](field_reader& in) {
+            in.text("id", id, max_id_bytes);
+            in.text("answer", answer, max_command_bytes);
+          }))
+        return;
+      if (!s.answers.emplace(id, std::move(answer)).second) {
+        r.fail(errc::invalid_value,
+               "request id " + quote(id) + " is remembered twice");
+        return;
+      }
+      s.answer_order.push_back(std::move(id));
+    }
+  }
+  while (s.answer_order.size() > capacity) {
+    s.answers.erase(s.answer_order.front());
+    s.answer_order.pop_front();
+  }
+}
+
+} // namespace
+
+cluster_state::cluster_state(std::size_t dedup_capacity)
+  : dedup_capacity_(dedup_capacity) {
+  // nop
+}
+
+std::string cluster_state::apply(log_index index, term_t term,
+                                 std::int64_t time_ms,
+                                 std::string_view command) {
+  auto& s = data_;
+  if (index <= s.applied_index)
+    return render(
+      error_json({errc::out_of_order, "entry " + to_string(index)
+                                        + " is not after the applied index "
+                                        + to_string(s.applied_index)}));
+  s.applied_index = index;
+  s.now_ms = std::max(s.now_ms, time_ms);
+  executor exec{s, index, notifications_};
+  if (term > s.last_term) {
+    exec.extend_leases();
+    s.last_term = term;
+  }
+  exec.expire_leases();
+  if (command.empty())
+    return {};
+  auto cmd = decode_command(command);
+  if (!cmd)
+    return render(error_json(cmd.error()));
+  if (auto i = s.answers.find(cmd->id); i != s.answers.end())
+    return i->second;
+  auto result = std::visit(exec, cmd->body);
+  if (!result)
+    return render(error_json(result.error()));
+  auto answer = *result;
+  answer["ok"] = true;
+  answer["index"] = index.value;
+  auto text = render(answer);
+  if (dedup_capacity_ > 0) {
+    s.answers.emplace(cmd->id, text);
+    s.answer_order.push_back(cmd->id);
+    if (s.answer_order.size() > dedup_capacity_) {
+      s.answers.erase(s.answer_order.front());
+      s.answer_order.pop_front();
+    }
+  }
+  return text;
+}
+
+std::vector<notification> cluster_state::take_notifications() {
+  return std::exchange(notifications_, {});
+}
+
+std::optional<std::int64_t> cluster_state::next_deadline() const {
+  std::optional<std::int64_t> result;
+  auto visit = [&result](const lease& l) {
+    if (!result || l.expires_ms < *result)
+      result = l.expires_ms;
+  };
+  for (const auto& [name, entry] : data_.locks) {
+    visit(entry.holder);
+    std::for_each(entry.waiters.begin(), entry.waiters.end(), visit);
+  }
+  return result;
+}
+
+std::string cluster_state::query(std::string_view request) const {
+  auto answer = [&]() -> expected<json> {
+    auto doc = detail::parse_input(request, "the query");
+    if (!doc)
+      return doc.error();
+    field_reader r{*doc, "the query"};
+    r.version_field();
+    auto type = r.type_field();
+    std::optional<std::string> id;
+    r.optional_text("id", id, max_id_bytes);
+    if (!r.ok())
+      return *r.finish();
+    r.rename(type);
+    return answer_query(data_, type, r, *this);
+  }();
+  auto result = answer ? *answer : error_json(answer.error());
+  if (answer)
+    result["ok"] = true;
+  result["applied_index"] = data_.applied_index.value;
+  return render(result);
+}
+
+std::string cluster_state::snapshot() const {
+  const auto& s = data_;
+  auto locks = json::array();
+  for (const auto& [name, entry] : s.locks) {
+    auto waiters = json::array();
+    for (const auto& w : entry.waiters)
+      waiters.push_back(lease_json(w, false));
+    locks.push_back({{"lock", name},
+                     {"holder", lease_json(entry.holder, true)},
+                     {"waiters", std::move(waiters)}});
+  }
+  auto partitions = json::array();
+  for (const auto& [ref, ids] : s.partitions)
+    partitions.push_back({{"app", ref.app},
+                          {"group", ref.group},
+                          {"partition", ref.partition},
+                          {"equipment_ids", ids}});
+  auto keys = json::array();
+  for (const auto& [key, owner] : s.keys)
+    keys.push_back({{"key", key}, {"owner", owner}});
+  auto answers = json::array();
+  for (const auto& id : s.answer_order)
+    answers.push_back({{"id", id}, {"answer", s.answers.at(id)}});
+  return render({{"v", version},
+                 {"applied_index", s.applied_index.value},
+                 {"last_term", s.last_term.value},
+                 {"now_ms", s.now_ms},
+                 {"locks", std::move(locks)},
+                 {"partitions", std::move(partitions)},
+                 {"keys", std::move(keys)},
+                 {"answers", std::move(answers)}});
+}
+
+std::string cluster_state::restore(std::string_view data) {
+  auto doc = detail::parse(data);
+  if (doc.is_discarded())
+    return "malformed_json: the snapshot is not valid JSON";
+  replicated next;
+  field_reader r{doc, "the snapshot"};
+  if (r.ok())
+    read_snapshot(r, next, dedup_capacity_);
+  if (auto err = r.finish())
+    return std::string{to_string(err->code)} + ": " + err->message;
+  data_ = std::move(next);
+  return {};
+}
+
+std::string cluster_state::digest() const {
+  std::uint64_t hash = 0xcbf29ce484222325ull; // FNV-1a 64 offset basis
+  for (unsigned char c : snapshot()) {
+    hash ^= c;
+    hash *= 0x100000001b3ull; // FNV prime
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4)
+    out[static_cast<std::size_t>(i)] = hex[hash & 0xf];
+  return out;
+}
+
+} // namespace ees::cluster_sm
