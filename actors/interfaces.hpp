@@ -22,11 +22,6 @@ using peer_actor = caf::typed_actor<
   // `env.msg.to` is this node, otherwise forwarded to that node.
   caf::reacts_to<envelope>>;
 
-/// What a client registers to receive pushed notifications (lock grants,
-/// lock loss) of the owners it subscribed as.
-using client_sink_actor
-  = caf::typed_actor<caf::reacts_to<atom::event, client_event>>;
-
 /// Where an applier delivers the notifications of its state machine (the
 /// local server, which pushes them to subscribed clients).
 using notify_actor

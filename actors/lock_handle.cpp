@@ -66,12 +66,8 @@ void set_why(std::string* why, std::string text) {
 
 lock_handle::lock_handle(client& c, group_id group, std::string lock,
                          std::string owner, std::chrono::milliseconds ttl)
-  : client_(c),
-    group_(group),
-    lock_(std::move(lock)),
-    owner_(std::move(owner)),
-    ttl_(ttl),
-    shared_(std::make_shared<shared>()) {
+  : client_(c), group_(group), lock_(std::move(lock)), owner_(std::move(owner)),
+    ttl_(ttl), shared_(std::make_shared<shared>()) {
   // The handler only holds a weak reference: it outlives the handle in the
   // client.
   std::weak_ptr<shared> weak = shared_;
@@ -140,10 +136,9 @@ std::optional<lock_grant> lock_handle::acquire(std::chrono::milliseconds wait,
   guard.unlock();
   // Leave the queue. If that fails, the grant may have raced the timeout:
   // the lock's state decides.
-  json cancel = {{"v", 1},         {"type", "ReleaseLock"},
-                 {"id", client_.next_request_id()},
-                 {"lock", lock_}, {"owner", owner_},
-                 {"token", 0}};
+  json cancel = {
+    {"v", 1},        {"type", "ReleaseLock"}, {"id", client_.next_request_id()},
+    {"lock", lock_}, {"owner", owner_},       {"token", 0}};
   auto c = parse(client_.submit(group_, cancel.dump()));
   if (!c.ok) {
     json q = {{"v", 1}, {"type", "GetLock"}, {"lock", lock_}};
@@ -165,10 +160,9 @@ bool lock_handle::release(std::string* why) {
     set_why(why, "not_holder");
     return false;
   }
-  json cmd = {{"v", 1},          {"type", "ReleaseLock"},
-              {"id", client_.next_request_id()},
-              {"lock", lock_},  {"owner", owner_},
-              {"token", held->token}};
+  json cmd = {
+    {"v", 1},        {"type", "ReleaseLock"}, {"id", client_.next_request_id()},
+    {"lock", lock_}, {"owner", owner_},       {"token", held->token}};
   auto a = parse(client_.submit(group_, cmd.dump()));
   std::lock_guard<std::mutex> guard{shared_->mtx};
   if (shared_->granted && shared_->granted->token == held->token)
@@ -191,10 +185,9 @@ bool lock_handle::renew(std::string* why) {
     set_why(why, "not_holder");
     return false;
   }
-  json cmd = {{"v", 1},          {"type", "RenewLock"},
-              {"id", client_.next_request_id()},
-              {"lock", lock_},  {"owner", owner_},
-              {"token", held->token}};
+  json cmd = {
+    {"v", 1},        {"type", "RenewLock"}, {"id", client_.next_request_id()},
+    {"lock", lock_}, {"owner", owner_},     {"token", held->token}};
   auto a = parse(client_.submit(group_, cmd.dump()));
   if (!a.ok) {
     set_why(why, a.error);

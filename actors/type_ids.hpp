@@ -17,6 +17,7 @@
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
 
 #include <vector>
 
@@ -71,6 +72,18 @@ CAF_ADD_ATOM(ees, ees::atom, subscribe, "subscribe")
 CAF_ADD_ATOM(ees, ees::atom, notify, "notify")
 CAF_ADD_ATOM(ees, ees::atom, event, "event")
 CAF_ADD_ATOM(ees, ees::atom, digest, "digest")
+
+namespace ees::actors {
+
+/// What a client registers to receive pushed notifications (lock grants,
+/// lock loss) of the owners it subscribed as. Declared here, not in
+/// interfaces.hpp, because its handle crosses process boundaries.
+using client_sink_actor
+  = caf::typed_actor<caf::reacts_to<atom::event, client_event>>;
+
+} // namespace ees::actors
+
+CAF_ADD_TYPE_ID(ees, (ees::actors::client_sink_actor))
 
 CAF_END_TYPE_ID_BLOCK(ees)
 

@@ -5,9 +5,9 @@
 // Loads and validates the settings (every error is printed, exit code 2),
 // starts the actor system, the RaftServer (storage on its own thread), the
 // transport to every peer and one replica per configured group, each with
-// the built-in counter/hash state machine. The server is published on
-// `ees.cluster.listen`, where peers and clients (eesctl) reach it. SIGTERM or
-// SIGINT stop it cleanly (exit code 0); a restart continues from the data
+// the ClusterStateMachine (locks, assignments, keys). The server is published
+// on `ees.cluster.listen`, where peers and clients (eesctl) reach it. SIGTERM
+// or SIGINT stop it cleanly (exit code 0); a restart continues from the data
 // directory.
 //
 // Group ids: `ees.cluster.raft.groups[app]` runs as group_for_app(app) (see
@@ -18,6 +18,7 @@
 #include "actors/transport.hpp"
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
+#include "ees/cluster/cluster_state_machine.hpp"
 #include "ees/cluster/config.hpp"
 #include "ees/cluster/raft_server_factory.hpp"
 
@@ -141,11 +142,6 @@ int main(int argc, char** argv) {
     }
     spdlog::info("listening on {}:{}", settings.listen_host, *port);
     // Node-level extras: addresses for leader hints.
-    auto machines = std::make_shared<
-      std::map<group_id, std::shared_ptr<apps::counter_machine>>>();
-    for (auto& g : settings.groups)
-      (*machines)[apps::group_for_app(g.app)]
-        = std::make_shared<apps::counter_machine>();
     actors::server_extras extras;
     for (auto& p : settings.peers)
       extras.addresses[p.id] = p.host + ":" + std::to_string(p.port);
@@ -162,9 +158,11 @@ int main(int argc, char** argv) {
                      gid.value, g.app);
         continue;
       }
-      cluster::state_machine_ptr machine = machines->at(gid);
+      auto machine = std::make_shared<cluster::cluster_state_machine>();
       bool ok = false;
-      self->request(srv.server, 30s, atom::register__v, gid, voters, machine)
+      self
+        ->request(srv.server, 30s, atom::register__v, gid, voters,
+                  cluster::state_machine_ptr{machine})
         .receive([&](caf::ok_atom) { ok = true; },
                  [&](caf::error& err) {
                    spdlog::error("g={} app={} cannot register: {}", gid.value,

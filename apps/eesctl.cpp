@@ -124,19 +124,18 @@ int status(caf::actor_system& sys, const options& opts, group_id g) {
   self->request(srv, opts.timeout, atom::client_v, atom::status_v, g)
     .receive(
       [&](actors::client_status& st) {
-        std::printf(
-          "group=%llu node=%llu role=%s term=%llu leader=%llu "
-          "leader_address=%s commit=%llu applied=%llu last=%llu %s\n",
-          static_cast<unsigned long long>(st.group.value),
-          static_cast<unsigned long long>(st.node.value),
-          raft::to_string(static_cast<raft::role>(st.role)),
-          static_cast<unsigned long long>(st.term.value),
-          static_cast<unsigned long long>(st.leader.value),
-          st.leader_address.empty() ? "-" : st.leader_address.c_str(),
-          static_cast<unsigned long long>(st.commit.value),
-          static_cast<unsigned long long>(st.applied.value),
-          static_cast<unsigned long long>(st.last_index.value),
-          st.state.c_str());
+        std::printf("group=%llu node=%llu role=%s term=%llu leader=%llu "
+                    "leader_address=%s commit=%llu applied=%llu last=%llu %s\n",
+                    static_cast<unsigned long long>(st.group.value),
+                    static_cast<unsigned long long>(st.node.value),
+                    raft::to_string(static_cast<raft::role>(st.role)),
+                    static_cast<unsigned long long>(st.term.value),
+                    static_cast<unsigned long long>(st.leader.value),
+                    st.leader_address.empty() ? "-" : st.leader_address.c_str(),
+                    static_cast<unsigned long long>(st.commit.value),
+                    static_cast<unsigned long long>(st.applied.value),
+                    static_cast<unsigned long long>(st.last_index.value),
+                    st.state.c_str());
         rc = 0;
       },
       [&](caf::error& err) {
@@ -170,8 +169,7 @@ double percentile(std::vector<double>& v, double p) {
 /// Keeps `concurrency` AssignKey commands outstanding until `n` were
 /// answered. A command counts as acknowledged when the state machine
 /// accepted it.
-int bench(cluster::client& cl, const options& opts, group_id g,
-          std::size_t n) {
+int bench(cluster::client& cl, const options& opts, group_id g, std::size_t n) {
   struct shared_state {
     std::mutex mtx;
     std::condition_variable done_cv;
@@ -196,40 +194,43 @@ int bench(cluster::client& cl, const options& opts, group_id g,
       i = st->next++;
     }
     auto key = prefix + "-" + std::to_string(i);
-    json cmd = {{"v", 1},     {"type", "AssignKey"}, {"id", key},
-                {"key", key}, {"owner", owner}};
+    json cmd = {{"v", 1},
+                {"type", "AssignKey"},
+                {"id", key},
+                {"key", key},
+                {"owner", owner}};
     auto start = clock_type::now();
-    cl.submit_async(g, cmd.dump(), [st, n, start, weak](
-                                     cluster::client_result r) {
-      auto ms = std::chrono::duration<double, std::milli>(clock_type::now()
-                                                          - start)
-                  .count();
-      bool accepted = false;
-      std::string error = r.error;
-      if (r.ok) {
-        auto ans = json::parse(r.value, nullptr, false);
-        accepted = !ans.is_discarded() && ans.value("ok", false);
-        if (!accepted)
-          error = r.value;
-      }
-      bool finished = false;
-      {
-        std::lock_guard<std::mutex> guard{st->mtx};
-        st->latencies_ms.push_back(ms);
-        if (accepted) {
-          ++st->acked;
-        } else {
-          ++st->failed;
-          if (st->first_error.empty())
-            st->first_error = error;
+    cl.submit_async(
+      g, cmd.dump(), [st, n, start, weak](cluster::client_result r) {
+        auto ms
+          = std::chrono::duration<double, std::milli>(clock_type::now() - start)
+              .count();
+        bool accepted = false;
+        std::string error = r.error;
+        if (r.ok) {
+          auto ans = json::parse(r.value, nullptr, false);
+          accepted = !ans.is_discarded() && ans.value("ok", false);
+          if (!accepted)
+            error = r.value;
         }
-        finished = ++st->done == n;
-      }
-      if (finished)
-        st->done_cv.notify_all();
-      else if (auto f = weak.lock())
-        (*f)();
-    });
+        bool finished = false;
+        {
+          std::lock_guard<std::mutex> guard{st->mtx};
+          st->latencies_ms.push_back(ms);
+          if (accepted) {
+            ++st->acked;
+          } else {
+            ++st->failed;
+            if (st->first_error.empty())
+              st->first_error = error;
+          }
+          finished = ++st->done == n;
+        }
+        if (finished)
+          st->done_cv.notify_all();
+        else if (auto f = weak.lock())
+          (*f)();
+      });
   };
   auto t0 = clock_type::now();
   for (std::size_t k = 0; k < std::min(n, opts.concurrency); ++k)
@@ -239,12 +240,12 @@ int bench(cluster::client& cl, const options& opts, group_id g,
   auto secs = std::chrono::duration<double>(clock_type::now() - t0).count();
   auto p50 = percentile(st->latencies_ms, 0.50);
   auto p99 = percentile(st->latencies_ms, 0.99);
-  std::printf("bench n=%zu acked=%zu failed=%zu seconds=%.3f "
-              "throughput=%.0f p50_ms=%.3f p99_ms=%.3f%s%s\n",
-              n, st->acked, st->failed, secs,
-              secs > 0 ? static_cast<double>(st->acked) / secs : 0.0, p50, p99,
-              st->first_error.empty() ? "" : " error=",
-              st->first_error.c_str());
+  std::printf(
+    "bench n=%zu acked=%zu failed=%zu seconds=%.3f "
+    "throughput=%.0f p50_ms=%.3f p99_ms=%.3f%s%s\n",
+    n, st->acked, st->failed, secs,
+    secs > 0 ? static_cast<double>(st->acked) / secs : 0.0, p50, p99,
+    st->first_error.empty() ? "" : " error=", st->first_error.c_str());
   return st->failed == 0 ? 0 : 1;
 }
 
@@ -264,8 +265,8 @@ int lock_once(cluster::client& cl, const options& opts, group_id g) {
   if (opts.hold.count() > 0)
     std::this_thread::sleep_for(opts.hold); // The caller asked to hold it.
   bool released = h.release(&why);
-  std::printf("released=%d%s%s\n", released ? 1 : 0, released ? "" : " error=",
-              released ? "" : why.c_str());
+  std::printf("released=%d%s%s\n", released ? 1 : 0,
+              released ? "" : " error=", released ? "" : why.c_str());
   return released ? 0 : 1;
 }
 
@@ -288,13 +289,13 @@ int contend(cluster::client& cl, const options& opts, group_id g) {
     }
     ++grants;
     bool released = h.release(&why);
-    std::printf("grant owner=%s token=%llu released=%d release_index=%llu%s%s\n",
-                opts.args[3].c_str(),
-                static_cast<unsigned long long>(grant->token),
-                released ? 1 : 0,
-                static_cast<unsigned long long>(
-                  released ? h.last_release_index().value : 0),
-                released ? "" : " error=", released ? "" : why.c_str());
+    std::printf(
+      "grant owner=%s token=%llu released=%d release_index=%llu%s%s\n",
+      opts.args[3].c_str(), static_cast<unsigned long long>(grant->token),
+      released ? 1 : 0,
+      static_cast<unsigned long long>(released ? h.last_release_index().value
+                                               : 0),
+      released ? "" : " error=", released ? "" : why.c_str());
     std::fflush(stdout);
   }
   std::printf("contend owner=%s grants=%zu failures=%zu\n",

@@ -172,8 +172,11 @@ const group_id bench_group = apps::group_for_app("bench");
 
 std::string put_command(const std::string& key, const std::string& value,
                         const std::string& id) {
-  json cmd = {{"v", 1},     {"type", "AssignKey"}, {"id", id},
-              {"key", key}, {"owner", value}};
+  json cmd = {{"v", 1},
+              {"type", "AssignKey"},
+              {"id", id},
+              {"key", key},
+              {"owner", value}};
   return cmd.dump();
 }
 
@@ -193,8 +196,8 @@ bool accepted(const cluster::client_result& r, std::string& error) {
 
 /// Runs `concurrency` chains of asynchronous operations until the window
 /// closes. `op(worker, n, done)` starts the n-th operation of a worker.
-using async_op = std::function<void(
-  std::size_t, std::size_t, std::function<void(bool, std::string)>)>;
+using async_op = std::function<void(std::size_t, std::size_t,
+                                    std::function<void(bool, std::string)>)>;
 
 void run_async(const options& o, window& w, const async_op& op) {
   struct chain_state {
@@ -228,8 +231,7 @@ void run_async(const options& o, window& w, const async_op& op) {
     (*c)(0);
   w.measure();
   std::unique_lock<std::mutex> guard{cs->mtx};
-  cs->cv.wait_for(guard, o.op_timeout * 4,
-                  [&] { return cs->running == 0; });
+  cs->cv.wait_for(guard, o.op_timeout * 4, [&] { return cs->running == 0; });
 }
 
 int put_or_get(cluster::client& cl, const options& o, bool get) {
@@ -251,11 +253,11 @@ int put_or_get(cluster::client& cl, const options& o, bool get) {
       json q = {{"v", 1},
                 {"type", "GetKey"},
                 {"key", "k-" + std::to_string(rngs[k]() % o.keys)}};
-      cl.query_async(bench_group, q.dump(),
-                     cluster::consistency::linearizable, finish);
+      cl.query_async(bench_group, q.dump(), cluster::consistency::linearizable,
+                     finish);
     } else {
-      auto key = "p-" + prefix + "-" + std::to_string(k) + "-"
-                 + std::to_string(n);
+      auto key
+        = "p-" + prefix + "-" + std::to_string(k) + "-" + std::to_string(n);
       cl.submit_async(bench_group, put_command(key, value, key), finish);
     }
   };
@@ -327,8 +329,8 @@ int locks(cluster::client& cl, const options& o) {
   w.measure();
   for (auto& t : workers)
     t.join();
-  auto j = w.report(
-    o, static_cast<double>(w.latencies_ms.size()) / o.duration_s);
+  auto j
+    = w.report(o, static_cast<double>(w.latencies_ms.size()) / o.duration_s);
   j["latency"] = "acquire_plus_release";
   j["acquire_p50_ms"] = percentile(w.extra_ms, 0.50);
   j["acquire_p99_ms"] = percentile(w.extra_ms, 0.99);
@@ -365,8 +367,8 @@ int contended(caf::actor_system& sys, const options& o,
   w.measure();
   for (auto& t : workers)
     t.join();
-  auto j = w.report(
-    o, static_cast<double>(w.latencies_ms.size()) / o.duration_s);
+  auto j
+    = w.report(o, static_cast<double>(w.latencies_ms.size()) / o.duration_s);
   j["latency"] = "acquire_wait";
   j["clients"] = o.clients;
   std::printf("%s\n", j.dump().c_str());

@@ -176,8 +176,9 @@ class Cluster:
             leader, deadline_s, lambda: f"no leader of {group} among {nodes}")
 
     def wait_converged(self, group, nodes, min_count, deadline_s):
-        """Waits until every node of `nodes` has the same state hash and a
-        count >= min_count; returns (count, hash)."""
+        """Waits until every node of `nodes` has the same state hash and
+        holds >= min_count keys (one per acknowledged bench command);
+        returns (keys, hash)."""
         last = []
 
         def converged():
@@ -186,7 +187,7 @@ class Cluster:
             if not all(sts):
                 return None
             hashes = {s["hash"] for s in sts}
-            counts = {int(s["count"]) for s in sts}
+            counts = {int(s["keys"]) for s in sts}
             if len(hashes) == 1 and len(counts) == 1 \
                     and min(counts) >= min_count:
                 return counts.pop(), hashes.pop()
@@ -254,8 +255,9 @@ def main():
 
         def write_acked():
             attempt["rc"], attempt["out"] = cluster.ctl(
-                survivors[0], "--timeout-ms", 2000, "propose", "orders",
-                "b-first", timeout=10)
+                survivors[0], "--timeout-ms", 2000, "submit", "orders",
+                '{"v":1,"type":"AssignKey","id":"b-first","key":"b-first",'
+                '"owner":"it"}', timeout=10)
             return attempt["rc"] == 0
         cluster.wait_until(write_acked, 30,
                            lambda: f"no write after kill: {attempt['out']}")

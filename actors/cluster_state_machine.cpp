@@ -1,0 +1,69 @@
+#include "ees/cluster/cluster_state_machine.hpp"
+
+#include "protocol/cluster/command.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <stdexcept>
+#include <utility>
+
+namespace ees::cluster {
+
+cluster_state_machine::cluster_state_machine(std::size_t dedup_capacity)
+  : state_(dedup_capacity) {
+  // nop
+}
+
+std::string cluster_state_machine::apply(const entry_context& ctx,
+                                         const std::string& command) {
+  return state_.apply(ctx.index, ctx.term, ctx.leader_time_ms, command);
+}
+
+std::string cluster_state_machine::check(const std::string& command) const {
+  auto decoded = cluster_sm::decode_command(command);
+  if (decoded)
+    return {};
+  const auto& err = decoded.error();
+  nlohmann::json answer
+    = {{"ok", false},
+       {"error",
+        {{"code", cluster_sm::to_string(err.code)}, {"message", err.message}}}};
+  return answer.dump();
+}
+
+std::string cluster_state_machine::snapshot() {
+  return state_.snapshot();
+}
+
+void cluster_state_machine::restore(const std::string& data) {
+  if (auto err = state_.restore(data); !err.empty())
+    throw std::runtime_error("cannot restore the cluster state: " + err);
+}
+
+std::string cluster_state_machine::query(const std::string& request) {
+  return state_.query(request);
+}
+
+std::vector<notification> cluster_state_machine::take_notifications() {
+  std::vector<notification> out;
+  for (auto& n : state_.take_notifications())
+    out.push_back(notification{std::move(n.owner), std::move(n.payload)});
+  return out;
+}
+
+std::optional<std::int64_t> cluster_state_machine::next_deadline() {
+  return state_.next_deadline();
+}
+
+std::string cluster_state_machine::digest() {
+  auto st = nlohmann::json::parse(state_.query(R"({"v":1,"type":"Status"})"),
+                                  nullptr, false);
+  if (st.is_discarded())
+    return "hash=" + state_.digest();
+  return "keys=" + std::to_string(st.value("keys", 0))
+         + " locks=" + std::to_string(st.value("locks", 0))
+         + " equipment=" + std::to_string(st.value("equipment", 0))
+         + " hash=" + state_.digest();
+}
+
+} // namespace ees::cluster
