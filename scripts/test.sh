@@ -4,10 +4,12 @@
 #   1. release build (-Wall -Wextra -Werror) and ctest: unit, scenario, dst;
 #   2. the same under AddressSanitizer + UBSan (fewer simulation seeds);
 #   3. mutants: deliberately broken cores the simulation must catch;
-#   4. formatting (.clang-format) and the purity of protocol/.
+#   4. libFuzzer on the ClusterStateMachine's command decoder (scripts/fuzz.sh);
+#   5. formatting (.clang-format) and the purity of protocol/.
 # Ends with one line "test: N passed, N failed"; exits non-zero on failure.
 # Environment: JOBS (default: nproc), EES_DST_SEEDS (default 20000),
-# EES_SKIP_ASAN=1 / EES_SKIP_MUTANTS=1 to shorten a local run.
+# EES_FUZZ_SECONDS (default 45), EES_SKIP_ASAN=1 / EES_SKIP_MUTANTS=1 to
+# shorten a local run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -97,6 +99,8 @@ if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
     stage "mutant $m is caught" mutant "$m"
   done
 fi
+# libFuzzer on the command decoder and the ClusterStateMachine (ASan+UBSan).
+stage "fuzz" env EES_FUZZ_SECONDS="${EES_FUZZ_SECONDS:-45}" ./scripts/fuzz.sh
 stage "purity" purity
 stage "format" formatting
 
