@@ -24,6 +24,11 @@ struct client_reply {
   node_id leader;
   /// `host:port` of `leader` when this server knows it.
   std::string leader_address;
+
+  friend bool operator==(const client_reply& a, const client_reply& b) {
+    return a.ok == b.ok && a.value == b.value && a.error == b.error
+           && a.leader == b.leader && a.leader_address == b.leader_address;
+  }
 };
 
 template <class Inspector>
@@ -46,12 +51,23 @@ struct client_status {
   log_index last_index;
   /// The state machine's digest (empty when the host registered none).
   std::string state;
+  /// Empty while the replica runs; else why it stopped for good
+  /// (replica_status::failure).
+  std::string failure;
+
+  friend bool operator==(const client_status& a, const client_status& b) {
+    return a.group == b.group && a.node == b.node && a.role == b.role
+           && a.term == b.term && a.leader == b.leader
+           && a.leader_address == b.leader_address && a.commit == b.commit
+           && a.applied == b.applied && a.last_index == b.last_index
+           && a.state == b.state && a.failure == b.failure;
+  }
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, client_status& x) {
   return f(x.group, x.node, x.role, x.term, x.leader, x.leader_address,
-           x.commit, x.applied, x.last_index, x.state);
+           x.commit, x.applied, x.last_index, x.state, x.failure);
 }
 
 /// Node-level settings a host hands to its server after start (local only).

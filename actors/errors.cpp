@@ -2,6 +2,8 @@
 
 #include <caf/make_message.hpp>
 
+#include <utility>
+
 namespace ees::actors {
 
 const char* to_string(cluster_errc x) {
@@ -18,12 +20,49 @@ const char* to_string(cluster_errc x) {
       return "proposal_dropped";
     case cluster_errc::storage_failure:
       return "storage_failure";
+    case cluster_errc::group_failed:
+      return "group_failed";
   }
   return "unknown";
 }
 
 caf::error make_error(cluster_errc x) {
   return caf::error{static_cast<std::uint8_t>(x), caf::atom("cluster")};
+}
+
+caf::error make_error(cluster_errc x, std::string context) {
+  return caf::error{static_cast<std::uint8_t>(x), caf::atom("cluster"),
+                    caf::make_message(std::move(context))};
+}
+
+std::string describe(const caf::error& err) {
+  if (!err)
+    return "none";
+  std::string out;
+  auto cat = err.category();
+  if (cat == caf::atom("cluster"))
+    out = std::string{"cluster:"}
+          + to_string(static_cast<cluster_errc>(err.code()));
+  else if (cat == caf::atom("raft"))
+    out = std::string{"raft:"}
+          + raft::to_string(static_cast<raft::raft_errc>(err.code()));
+  else if (cat == caf::atom("storage"))
+    out = std::string{"storage:"}
+          + storage::to_string(static_cast<storage::storage_errc>(err.code()));
+  else
+    return caf::to_string(err);
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    out += ": " + ctx.get_as<std::string>(0);
+  return out;
+}
+
+bool is_storage_failure(const caf::error& err) {
+  if (err.category() == caf::atom("storage"))
+    return true;
+  return err.category() == caf::atom("cluster")
+         && err.code()
+              == static_cast<std::uint8_t>(cluster_errc::storage_failure);
 }
 
 } // namespace ees::actors

@@ -49,6 +49,11 @@ struct replica_state {
   /// Drains the core's readies into the router, storage and applier.
   void flush();
 
+  /// Fail-stop (style Rule 5): answers every waiting proposal and read with
+  /// `reason` and quits with it. Nothing is retried; the server decides
+  /// what happens to the group (a storage failure marks it failed).
+  void stop(caf::error reason);
+
   /// The storage acknowledged the ready that produced `ack`.
   void on_persisted(const raft::persist_ack& ack,
                     std::vector<raft::message>& after_persist);

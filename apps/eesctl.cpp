@@ -165,7 +165,7 @@ public:
 void print_status(const actors::client_status& st) {
   std::printf(
     "group=%llu node=%llu role=%s term=%llu leader=%llu "
-    "leader_address=%s commit=%llu applied=%llu last=%llu %s\n",
+    "leader_address=%s commit=%llu applied=%llu last=%llu failed=%d %s\n",
     static_cast<unsigned long long>(st.group.value),
     static_cast<unsigned long long>(st.node.value), role_name(st.role),
     static_cast<unsigned long long>(st.term.value),
@@ -173,7 +173,13 @@ void print_status(const actors::client_status& st) {
     st.leader_address.empty() ? "-" : st.leader_address.c_str(),
     static_cast<unsigned long long>(st.commit.value),
     static_cast<unsigned long long>(st.applied.value),
-    static_cast<unsigned long long>(st.last_index.value), st.state.c_str());
+    static_cast<unsigned long long>(st.last_index.value),
+    st.failure.empty() ? 0 : 1, st.state.c_str());
+  if (!st.failure.empty())
+    std::fprintf(stderr, "eesctl: group %llu failed on node %llu: %s\n",
+                 static_cast<unsigned long long>(st.group.value),
+                 static_cast<unsigned long long>(st.node.value),
+                 st.failure.c_str());
 }
 
 struct bench_result {

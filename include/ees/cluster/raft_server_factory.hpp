@@ -7,8 +7,15 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include <rocksdb/rocksdb_namespace.h>
+
 #include <cstdint>
+#include <memory>
 #include <string>
+
+namespace ROCKSDB_NAMESPACE {
+class Env;
+} // namespace ROCKSDB_NAMESPACE
 
 namespace ees::cluster {
 
@@ -31,6 +38,10 @@ struct raft_server_settings {
   /// Run the storage on its own thread (it blocks on fsync). Tests on CAF's
   /// deterministic scheduler turn this off.
   bool detached_storage = true;
+  /// The RocksDB environment the log store runs on; null for the default.
+  /// Tests inject write and fsync failures through it
+  /// (tests/support/faulty_env.hpp).
+  std::shared_ptr<rocksdb::Env> storage_env;
 };
 
 /// A running RaftServer.

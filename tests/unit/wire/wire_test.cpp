@@ -5,6 +5,8 @@
 #define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include <doctest/doctest.h>
 
+#include "actors/client_types.hpp"
+#include "actors/envelope.hpp"
 #include "protocol/raft/types.hpp"
 #include "protocol/splitmix.hpp"
 
@@ -12,6 +14,8 @@
 #include <caf/binary_serializer.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <vector>
 
 using namespace ees;
@@ -43,6 +47,21 @@ void check_round_trip(const T& x) {
   auto bytes = save(x);
   CHECK(load<T>(bytes) == x);
   CHECK(save(x) == bytes); // deterministic encoding
+}
+
+/// Every mutation of `base` changes its encoding: no field is left out of
+/// `inspect`.
+template <class T>
+void check_every_field_encoded(
+  const T& base, std::initializer_list<std::function<void(T&)>> mutations) {
+  auto bytes = save(base);
+  int n = 0;
+  for (auto& mutate : mutations) {
+    CAPTURE(n++);
+    auto x = base;
+    mutate(x);
+    CHECK(save(x) != bytes);
+  }
 }
 
 /// Deterministic pseudo-random values (splitmix64).
@@ -159,4 +178,86 @@ TEST_CASE("wire: truncated input is an error, never a crash") {
     caf::binary_deserializer source{nullptr, cut};
     CHECK(static_cast<bool>(source(back)));
   }
+}
+
+TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
+          "round-trip with every field") {
+  using namespace ees::actors;
+  gen g{11};
+  message m;
+  m.type = message_type::install_snapshot;
+  m.snapshot = snapshot_meta{log_index{9}, term_t{2}, g.members()};
+  envelope env{group_id{g.next()}, m, g.bytes() + "x"};
+  check_round_trip(env);
+  check_every_field_encoded<envelope>(
+    env, {[](envelope& e) { e.group.value ^= 1; },
+          [](envelope& e) { e.msg.term = term_t{77}; },
+          [](envelope& e) {
+            e.snapshot_data += "y";
+          }});
+
+  replica_status rs;
+  rs.group = group_id{g.next()};
+  rs.node = node_id{g.next()};
+  rs.current_role = role::leader;
+  rs.term = term_t{g.next()};
+  rs.leader = node_id{g.next()};
+  rs.commit = log_index{g.next()};
+  rs.applied = log_index{g.next()};
+  rs.last_index = log_index{g.next()};
+  rs.failure = "storage:io_error: injected";
+  check_round_trip(rs);
+  check_round_trip(replica_status{});
+  check_every_field_encoded<replica_status>(
+    rs, {[](replica_status& x) { x.group.value ^= 1; },
+         [](replica_status& x) { x.node.value ^= 1; },
+         [](replica_status& x) { x.current_role = role::candidate; },
+         [](replica_status& x) { x.term.value ^= 1; },
+         [](replica_status& x) { x.leader.value ^= 1; },
+         [](replica_status& x) { x.commit.value ^= 1; },
+         [](replica_status& x) { x.applied.value ^= 1; },
+         [](replica_status& x) { x.last_index.value ^= 1; },
+         [](replica_status& x) {
+           x.failure.clear();
+         }});
+
+  client_status cs;
+  cs.group = group_id{g.next()};
+  cs.node = node_id{g.next()};
+  cs.role = 3;
+  cs.term = term_t{g.next()};
+  cs.leader = node_id{g.next()};
+  cs.leader_address = "127.0.0.1:4000";
+  cs.commit = log_index{g.next()};
+  cs.applied = log_index{g.next()};
+  cs.last_index = log_index{g.next()};
+  cs.state = "count=3 hash=00ff";
+  cs.failure = "storage:io_error: injected";
+  check_round_trip(cs);
+  check_round_trip(client_status{});
+  check_every_field_encoded<client_status>(
+    cs, {[](client_status& x) { x.group.value ^= 1; },
+         [](client_status& x) { x.node.value ^= 1; },
+         [](client_status& x) { x.role = 1; },
+         [](client_status& x) { x.term.value ^= 1; },
+         [](client_status& x) { x.leader.value ^= 1; },
+         [](client_status& x) { x.leader_address.clear(); },
+         [](client_status& x) { x.commit.value ^= 1; },
+         [](client_status& x) { x.applied.value ^= 1; },
+         [](client_status& x) { x.last_index.value ^= 1; },
+         [](client_status& x) { x.state.clear(); },
+         [](client_status& x) {
+           x.failure.clear();
+         }});
+
+  client_reply cr{true, "42", "", node_id{3}, "127.0.0.1:4001"};
+  check_round_trip(cr);
+  check_every_field_encoded<client_reply>(
+    cr, {[](client_reply& x) { x.ok = false; },
+         [](client_reply& x) { x.value.clear(); },
+         [](client_reply& x) { x.error = "not_leader"; },
+         [](client_reply& x) { x.leader.value ^= 1; },
+         [](client_reply& x) {
+           x.leader_address.clear();
+         }});
 }
