@@ -49,6 +49,9 @@ struct client_status {
   log_index commit;
   log_index applied;
   log_index last_index;
+  /// replica_status::snapshot_index and ::snapshots_installed.
+  log_index snapshot_index;
+  std::uint64_t snapshots_installed = 0;
   /// The state machine's digest (empty when the host registered none).
   std::string state;
   /// Empty while the replica runs; else why it stopped for good
@@ -60,6 +63,8 @@ struct client_status {
            && a.term == b.term && a.leader == b.leader
            && a.leader_address == b.leader_address && a.commit == b.commit
            && a.applied == b.applied && a.last_index == b.last_index
+           && a.snapshot_index == b.snapshot_index
+           && a.snapshots_installed == b.snapshots_installed
            && a.state == b.state && a.failure == b.failure;
   }
 };
@@ -67,7 +72,8 @@ struct client_status {
 template <class Inspector>
 auto inspect(Inspector& f, client_status& x) {
   return f(x.group, x.node, x.role, x.term, x.leader, x.leader_address,
-           x.commit, x.applied, x.last_index, x.state, x.failure);
+           x.commit, x.applied, x.last_index, x.snapshot_index,
+           x.snapshots_installed, x.state, x.failure);
 }
 
 /// Node-level settings a host hands to its server after start (local only).

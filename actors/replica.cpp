@@ -160,6 +160,8 @@ replica_status replica_state::status() const {
   s.commit = core->commit_index();
   s.applied = applied;
   s.last_index = core->log().last_index();
+  s.snapshot_index = core->log().snapshot_index();
+  s.snapshots_installed = snapshots_installed;
   return s;
 }
 
@@ -264,6 +266,7 @@ void replica_state::on_installed(const raft::snapshot_meta& meta) {
     stop(make_error(cluster_errc::storage_failure));
     return;
   }
+  ++snapshots_installed;
   spdlog::info("g={} n={} t={} installed snapshot at {}", group.value,
                core->id().value, core->current_term().value,
                meta.last_index.value);

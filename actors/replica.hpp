@@ -118,6 +118,8 @@ struct replica_state {
   bool snapshots_enabled = false;
   /// A snapshot is being taken, saved or compacted.
   bool snapshotting = false;
+  /// Snapshots installed from leaders since this replica started.
+  std::uint64_t snapshots_installed = 0;
   /// Follower: snapshots received from leaders and saved, by last index,
   /// waiting for the ready that installs them.
   std::map<log_index, std::pair<raft::snapshot_meta, std::string>> received;

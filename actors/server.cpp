@@ -280,6 +280,8 @@ caf::result<client_status> server_state::client_state(group_id group) {
         out.commit = st.commit;
         out.applied = st.applied;
         out.last_index = st.last_index;
+        out.snapshot_index = st.snapshot_index;
+        out.snapshots_installed = st.snapshots_installed;
         if (extras.digest)
           out.state = extras.digest(st.group);
         rp.deliver(std::move(out));

@@ -165,7 +165,8 @@ public:
 void print_status(const actors::client_status& st) {
   std::printf(
     "group=%llu node=%llu role=%s term=%llu leader=%llu "
-    "leader_address=%s commit=%llu applied=%llu last=%llu failed=%d %s\n",
+    "leader_address=%s commit=%llu applied=%llu last=%llu snapshot=%llu "
+    "installed=%llu failed=%d %s\n",
     static_cast<unsigned long long>(st.group.value),
     static_cast<unsigned long long>(st.node.value), role_name(st.role),
     static_cast<unsigned long long>(st.term.value),
@@ -174,6 +175,8 @@ void print_status(const actors::client_status& st) {
     static_cast<unsigned long long>(st.commit.value),
     static_cast<unsigned long long>(st.applied.value),
     static_cast<unsigned long long>(st.last_index.value),
+    static_cast<unsigned long long>(st.snapshot_index.value),
+    static_cast<unsigned long long>(st.snapshots_installed),
     st.failure.empty() ? 0 : 1, st.state.c_str());
   if (!st.failure.empty())
     std::fprintf(stderr, "eesctl: group %llu failed on node %llu: %s\n",

@@ -205,6 +205,8 @@ TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
   rs.commit = log_index{g.next()};
   rs.applied = log_index{g.next()};
   rs.last_index = log_index{g.next()};
+  rs.snapshot_index = log_index{g.next()};
+  rs.snapshots_installed = g.next();
   rs.failure = "storage:io_error: injected";
   check_round_trip(rs);
   check_round_trip(replica_status{});
@@ -217,6 +219,8 @@ TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
          [](replica_status& x) { x.commit.value ^= 1; },
          [](replica_status& x) { x.applied.value ^= 1; },
          [](replica_status& x) { x.last_index.value ^= 1; },
+         [](replica_status& x) { x.snapshot_index.value ^= 1; },
+         [](replica_status& x) { x.snapshots_installed ^= 1; },
          [](replica_status& x) {
            x.failure.clear();
          }});
@@ -231,6 +235,8 @@ TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
   cs.commit = log_index{g.next()};
   cs.applied = log_index{g.next()};
   cs.last_index = log_index{g.next()};
+  cs.snapshot_index = log_index{g.next()};
+  cs.snapshots_installed = g.next();
   cs.state = "count=3 hash=00ff";
   cs.failure = "storage:io_error: injected";
   check_round_trip(cs);
@@ -245,6 +251,8 @@ TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
          [](client_status& x) { x.commit.value ^= 1; },
          [](client_status& x) { x.applied.value ^= 1; },
          [](client_status& x) { x.last_index.value ^= 1; },
+         [](client_status& x) { x.snapshot_index.value ^= 1; },
+         [](client_status& x) { x.snapshots_installed ^= 1; },
          [](client_status& x) { x.state.clear(); },
          [](client_status& x) {
            x.failure.clear();
