@@ -25,6 +25,12 @@ struct client_reply {
   std::string leader_address;
   /// Queries: the applied index the answer reflects.
   log_index applied;
+
+  friend bool operator==(const client_reply& a, const client_reply& b) {
+    return a.ok == b.ok && a.value == b.value && a.error == b.error
+           && a.leader == b.leader && a.leader_address == b.leader_address
+           && a.applied == b.applied;
+  }
 };
 
 template <class Inspector>
@@ -73,14 +79,31 @@ struct client_status {
   log_index commit;
   log_index applied;
   log_index last_index;
+  /// replica_status::snapshot_index and ::snapshots_installed.
+  log_index snapshot_index;
+  std::uint64_t snapshots_installed = 0;
   /// The state machine's digest (empty when the host registered none).
   std::string state;
+  /// Empty while the replica runs; else why it stopped for good
+  /// (replica_status::failure).
+  std::string failure;
+
+  friend bool operator==(const client_status& a, const client_status& b) {
+    return a.group == b.group && a.node == b.node && a.role == b.role
+           && a.term == b.term && a.leader == b.leader
+           && a.leader_address == b.leader_address && a.commit == b.commit
+           && a.applied == b.applied && a.last_index == b.last_index
+           && a.snapshot_index == b.snapshot_index
+           && a.snapshots_installed == b.snapshots_installed
+           && a.state == b.state && a.failure == b.failure;
+  }
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, client_status& x) {
   return f(x.group, x.node, x.role, x.term, x.leader, x.leader_address,
-           x.commit, x.applied, x.last_index, x.state);
+           x.commit, x.applied, x.last_index, x.snapshot_index,
+           x.snapshots_installed, x.state, x.failure);
 }
 
 /// Node-level settings a host hands to its server after start (local only).

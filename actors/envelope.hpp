@@ -69,12 +69,33 @@ struct replica_status {
   log_index commit;
   log_index applied;
   log_index last_index;
+  /// The last index covered by the log's snapshot (the log holds the
+  /// entries after it; §7).
+  log_index snapshot_index;
+  /// Snapshots this replica installed from a leader (InstallSnapshot, §7)
+  /// since it started.
+  std::uint64_t snapshots_installed = 0;
+  /// Empty while the replica runs. Otherwise the replica stopped for good
+  /// (fail-stop, e.g. a failed fsync) and this names the cause; the other
+  /// fields are then unknown (zero).
+  std::string failure{};
+
+  friend bool operator==(const replica_status& a, const replica_status& b) {
+    return a.group == b.group && a.node == b.node
+           && a.current_role == b.current_role && a.term == b.term
+           && a.leader == b.leader && a.commit == b.commit
+           && a.applied == b.applied && a.last_index == b.last_index
+           && a.snapshot_index == b.snapshot_index
+           && a.snapshots_installed == b.snapshots_installed
+           && a.failure == b.failure;
+  }
 };
 
 template <class Inspector>
 auto inspect(Inspector& f, replica_status& x) {
   return f(x.group, x.node, x.current_role, x.term, x.leader, x.commit,
-           x.applied, x.last_index);
+           x.applied, x.last_index, x.snapshot_index, x.snapshots_installed,
+           x.failure);
 }
 
 } // namespace ees::actors

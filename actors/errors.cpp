@@ -2,6 +2,8 @@
 
 #include <caf/make_message.hpp>
 
+#include <utility>
+
 namespace ees::actors {
 
 const char* to_string(cluster_errc x) {
@@ -20,6 +22,8 @@ const char* to_string(cluster_errc x) {
       return "storage_failure";
     case cluster_errc::invalid_command:
       return "invalid_command";
+    case cluster_errc::group_failed:
+      return "group_failed";
   }
   return "unknown";
 }
@@ -28,15 +32,57 @@ caf::error make_error(cluster_errc x) {
   return caf::error{static_cast<std::uint8_t>(x), caf::atom("cluster")};
 }
 
+caf::error make_error(cluster_errc x, std::string context) {
+  return caf::error{static_cast<std::uint8_t>(x), caf::atom("cluster"),
+                    caf::make_message(std::move(context))};
+}
+
+namespace {
+
+/// The category prefix of the runtime's own errors, or nullptr.
+const char* category_name(const caf::error& err) {
+  auto cat = err.category();
+  if (cat == caf::atom("cluster"))
+    return "cluster";
+  if (cat == caf::atom("raft"))
+    return "raft";
+  if (cat == caf::atom("storage"))
+    return "storage";
+  return nullptr;
+}
+
+} // namespace
+
 std::string error_name(const caf::error& err) {
-  if (err.category() == caf::atom("cluster"))
+  auto cat = err.category();
+  if (cat == caf::atom("cluster"))
     return to_string(static_cast<cluster_errc>(err.code()));
-  if (err.category() == caf::atom("raft"))
+  if (cat == caf::atom("raft"))
     return raft::to_string(static_cast<raft::raft_errc>(err.code()));
-  if (err.category() == caf::atom("storage"))
-    return std::string{"storage_failure: "}
-           + storage::to_string(static_cast<storage::storage_errc>(err.code()));
+  if (cat == caf::atom("storage"))
+    return storage::to_string(static_cast<storage::storage_errc>(err.code()));
   return caf::to_string(err);
+}
+
+std::string describe(const caf::error& err) {
+  if (!err)
+    return "none";
+  auto cat = category_name(err);
+  if (!cat)
+    return caf::to_string(err);
+  auto out = std::string{cat} + ":" + error_name(err);
+  const auto& ctx = err.context();
+  if (ctx.size() == 1 && ctx.match_element<std::string>(0))
+    out += ": " + ctx.get_as<std::string>(0);
+  return out;
+}
+
+bool is_storage_failure(const caf::error& err) {
+  if (err.category() == caf::atom("storage"))
+    return true;
+  return err.category() == caf::atom("cluster")
+         && err.code()
+              == static_cast<std::uint8_t>(cluster_errc::storage_failure);
 }
 
 } // namespace ees::actors

@@ -18,6 +18,7 @@ caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
   storage::log_store_options opts;
   opts.dir = cfg.data_dir + "/log";
   opts.sync = cfg.sync;
+  opts.env = cfg.storage_env;
   auto opened = storage::log_store::open(opts);
   if (!opened)
     return storage::make_error(opened.error());

@@ -28,9 +28,11 @@ void replica_state::flush() {
       self
         ->request(applier, caf::infinite, atom::apply_v,
                   std::move(rd.committed))
-        .then([self
-               = self](applied_batch& batch) { self->state.on_applied(batch); },
-              [self = self](caf::error& err) { self->quit(std::move(err)); });
+        .then(
+          [self = self](applied_batch& batch) {
+            self->state.on_applied(batch);
+          },
+          [self = self](caf::error& err) { self->state.stop(std::move(err)); });
     }
     // 5. Confirmed reads wait for the state machine to catch up.
     for (const auto& rs : rd.read_states) {
@@ -68,12 +70,26 @@ void replica_state::flush() {
         },
         [self = self](caf::error& err) {
           // Fail-stop: the storage could not make the ready durable.
-          spdlog::error("g={} n={} persist failed: {}", self->state.group.value,
-                        self->state.core->id().value, caf::to_string(err));
-          self->quit(std::move(err));
+          spdlog::error("g={} n={} persist failed (fail-stop): {}",
+                        self->state.group.value, self->state.core->id().value,
+                        describe(err));
+          self->state.stop(std::move(err));
         });
     return;
   }
+}
+
+void replica_state::stop(caf::error reason) {
+  for (auto& [index, proposal] : proposals)
+    proposal.promise.deliver(reason);
+  proposals.clear();
+  for (auto& [context, rp] : reads)
+    rp.deliver(reason);
+  reads.clear();
+  for (auto& [index, rp] : ready_reads)
+    rp.deliver(reason);
+  ready_reads.clear();
+  self->quit(std::move(reason));
 }
 
 void replica_state::on_persisted(const raft::persist_ack& ack,
@@ -161,6 +177,8 @@ replica_status replica_state::status() const {
   s.commit = core->commit_index();
   s.applied = applied;
   s.last_index = core->log().last_index();
+  s.snapshot_index = core->log().snapshot_index();
+  s.snapshots_installed = snapshots_installed;
   return s;
 }
 
@@ -262,9 +280,10 @@ void replica_state::on_installed(const raft::snapshot_meta& meta) {
     // Restart from disk, where the data is.
     spdlog::error("g={} n={} installed a snapshot at {} without its data",
                   group.value, core->id().value, meta.last_index.value);
-    self->quit(make_error(cluster_errc::storage_failure));
+    stop(make_error(cluster_errc::storage_failure));
     return;
   }
+  ++snapshots_installed;
   spdlog::info("g={} n={} t={} installed snapshot at {}", group.value,
                core->id().value, core->current_term().value,
                meta.last_index.value);
@@ -272,7 +291,7 @@ void replica_state::on_installed(const raft::snapshot_meta& meta) {
     ->request(applier, caf::infinite, atom::restore_v, meta,
               std::move(i->second.second))
     .then([](log_index) {},
-          [self = self](caf::error& err) { self->quit(std::move(err)); });
+          [self = self](caf::error& err) { self->state.stop(std::move(err)); });
   received.erase(received.begin(), std::next(i));
   if (meta.last_index > applied)
     applied = meta.last_index;
@@ -350,7 +369,9 @@ void replica_state::maybe_snapshot() {
                     st.snapshotting = false;
                     st.maybe_snapshot();
                   },
-                  [self](caf::error& err) { self->quit(std::move(err)); });
+                  [self](caf::error& err) {
+                    self->state.stop(std::move(err));
+                  });
             },
             [self](caf::error& err) {
               auto& st = self->state;
@@ -359,7 +380,7 @@ void replica_state::maybe_snapshot() {
               st.snapshotting = false;
             });
       },
-      [self = self](caf::error& err) { self->quit(std::move(err)); });
+      [self = self](caf::error& err) { self->state.stop(std::move(err)); });
 }
 
 void replica_state::start(const raft::persistent_state& restored) {
@@ -388,7 +409,7 @@ void replica_state::start(const raft::persistent_state& restored) {
           if (st.core->log().snapshot_index().value > 0) {
             spdlog::error("g={} n={} no snapshot file matches the log",
                           st.group.value, st.core->id().value);
-            self->quit(make_error(cluster_errc::storage_failure));
+            st.stop(make_error(cluster_errc::storage_failure));
             return;
           }
           st.starting = false;
@@ -407,7 +428,7 @@ void replica_state::start(const raft::persistent_state& restored) {
               st.starting = false;
               st.flush();
             },
-            [self](caf::error& err) { self->quit(std::move(err)); });
+            [self](caf::error& err) { self->state.stop(std::move(err)); });
       },
       [self = self, log_meta](caf::error& err) {
         auto& st = self->state;
@@ -416,7 +437,7 @@ void replica_state::start(const raft::persistent_state& restored) {
           spdlog::error("g={} n={} cannot load its snapshot: {}",
                         st.group.value, st.core->id().value,
                         caf::to_string(err));
-          self->quit(std::move(err));
+          st.stop(std::move(err));
           return;
         }
         // A storage without snapshot files: run without snapshots.
@@ -472,6 +493,10 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
   spdlog::debug("g={} n={} t={} replica started at commit {}", group.value,
                 cfg.id.value, st.core->current_term().value,
                 st.core->commit_index().value);
+  // Stopped by the server (unregister, shutdown, storage failure): nobody
+  // waits forever for an answer.
+  self->set_exit_handler(
+    [self](caf::exit_msg& msg) { self->state.stop(std::move(msg.reason)); });
   st.start(restored_copy);
   return {
     [self](atom::tick) {

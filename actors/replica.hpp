@@ -50,6 +50,11 @@ struct replica_state {
   /// Drains the core's readies into the router, storage and applier.
   void flush();
 
+  /// Fail-stop (style Rule 5): answers every waiting proposal and read with
+  /// `reason` and quits with it. Nothing is retried; the server decides
+  /// what happens to the group (a storage failure marks it failed).
+  void stop(caf::error reason);
+
   /// The storage acknowledged the ready that produced `ack`.
   void on_persisted(const raft::persist_ack& ack,
                     std::vector<raft::message>& after_persist);
@@ -120,6 +125,8 @@ struct replica_state {
   bool snapshots_enabled = false;
   /// A snapshot is being taken, saved or compacted.
   bool snapshotting = false;
+  /// Snapshots installed from leaders since this replica started.
+  std::uint64_t snapshots_installed = 0;
   /// Follower: snapshots received from leaders and saved, by last index,
   /// waiting for the ready that installs them.
   std::map<log_index, std::pair<raft::snapshot_meta, std::string>> received;

@@ -50,6 +50,8 @@ raft::raft_config server_state::raft_config_for(group_id group) const {
 caf::result<caf::ok_atom>
 server_state::register_group(group_id group, raft::membership voters,
                              cluster::state_machine_ptr machine) {
+  if (storage_failure)
+    return make_error(cluster_errc::storage_failure, describe(storage_failure));
   if (groups.count(group) > 0 || registering.count(group) > 0)
     return make_error(cluster_errc::already_registered);
   registering.insert(group);
@@ -84,7 +86,8 @@ caf::result<caf::ok_atom> server_state::unregister_group(group_id group) {
     return make_error(cluster_errc::unknown_group);
   if (i->second.replica)
     self->send_exit(i->second.replica, caf::exit_reason::user_shutdown);
-  self->send_exit(i->second.applier, caf::exit_reason::user_shutdown);
+  if (i->second.applier)
+    self->send_exit(i->second.applier, caf::exit_reason::user_shutdown);
   groups.erase(i);
   spdlog::info("g={} n={} unregistered", group.value, cfg.id.value);
   // The storage serves requests in order: pending persists of the stopped
@@ -116,15 +119,26 @@ void server_state::on_down(const caf::down_msg& msg) {
     i = sinks.empty() ? subscriptions.erase(i) : std::next(i);
   }
   if (msg.source == storage.address()) {
-    spdlog::error("n={} storage stopped ({}): stopping the server "
-                  "(fail-stop)",
-                  cfg.id.value, caf::to_string(msg.reason));
-    stop_all(msg.reason);
-    self->quit(make_error(cluster_errc::storage_failure));
+    // Fail-stop (DESIGN.md §3): nothing can be made durable any more, so no
+    // replica of this server may vote, acknowledge or lead again. The
+    // server stays up to report it; a restart recovers from the disk.
+    spdlog::error("n={} storage stopped ({}): every group fails (fail-stop); "
+                  "restart the node to recover from disk",
+                  cfg.id.value, describe(msg.reason));
+    storage_failure
+      = msg.reason ? msg.reason : make_error(cluster_errc::storage_failure);
+    for (auto& [group, hosted] : groups)
+      if (!hosted.failure)
+        fail_group(group, hosted, storage_failure);
     return;
   }
   for (auto& [group, hosted] : groups) {
     if (hosted.replica && msg.source == hosted.replica.address()) {
+      if (is_storage_failure(msg.reason) || storage_failure) {
+        // Restarting from a storage that failed cannot help.
+        fail_group(group, hosted, msg.reason);
+        return;
+      }
       spdlog::warn("g={} n={} replica down ({}): restarting from disk",
                    group.value, cfg.id.value, caf::to_string(msg.reason));
       hosted.replica = nullptr;
@@ -133,16 +147,19 @@ void server_state::on_down(const caf::down_msg& msg) {
         .then(
           [this, g](raft::persistent_state& ps) {
             auto j = groups.find(g);
-            if (j != groups.end() && !j->second.replica)
+            if (j != groups.end() && !j->second.replica && !j->second.failure)
               start_replica(g, std::move(ps));
           },
           [this, g](caf::error& err) {
             spdlog::error("g={} n={} restart failed: {}", g.value, cfg.id.value,
-                          caf::to_string(err));
+                          describe(err));
+            auto j = groups.find(g);
+            if (j != groups.end() && !j->second.failure)
+              fail_group(g, j->second, err);
           });
       return;
     }
-    if (msg.source == hosted.applier.address()) {
+    if (hosted.applier && msg.source == hosted.applier.address()) {
       // The state machine failed: the group cannot make progress here.
       spdlog::error("g={} n={} applier down ({}): stopping the group",
                     group.value, cfg.id.value, caf::to_string(msg.reason));
@@ -154,12 +171,40 @@ void server_state::on_down(const caf::down_msg& msg) {
   }
 }
 
+void server_state::fail_group(group_id group, hosted_group& hosted,
+                              const caf::error& reason) {
+  spdlog::error("g={} n={} group failed (fail-stop), not retried: {}",
+                group.value, cfg.id.value, describe(reason));
+  hosted.failure = reason ? reason : make_error(cluster_errc::storage_failure);
+  if (hosted.replica) {
+    // Its exit handler answers whatever waits on it with the reason.
+    self->demonitor(hosted.replica.address());
+    self->send_exit(hosted.replica, hosted.failure);
+    hosted.replica = nullptr;
+  }
+  if (hosted.applier) {
+    self->demonitor(hosted.applier.address());
+    self->send_exit(hosted.applier, hosted.failure);
+    hosted.applier = nullptr;
+  }
+}
+
+replica_status server_state::failed_status(group_id group,
+                                           const hosted_group& hosted) const {
+  replica_status st;
+  st.group = group;
+  st.node = cfg.id;
+  st.failure = describe(hosted.failure);
+  return st;
+}
+
 void server_state::stop_all(const caf::error& reason) {
   ++tick_generation;
   for (auto& [group, hosted] : groups) {
     if (hosted.replica)
       self->send_exit(hosted.replica, reason);
-    self->send_exit(hosted.applier, reason);
+    if (hosted.applier)
+      self->send_exit(hosted.applier, reason);
   }
   groups.clear();
   if (storage)
@@ -170,6 +215,8 @@ caf::expected<replica_actor> server_state::find(group_id group) const {
   auto i = groups.find(group);
   if (i == groups.end())
     return make_error(cluster_errc::unknown_group);
+  if (i->second.failure)
+    return make_error(cluster_errc::group_failed, describe(i->second.failure));
   if (!i->second.replica)
     return make_error(cluster_errc::replica_restarting);
   return i->second.replica;
@@ -322,6 +369,13 @@ void server_state::notify(std::vector<client_event>& events) {
 }
 
 caf::result<client_status> server_state::client_state(group_id group) {
+  if (auto i = groups.find(group); i != groups.end() && i->second.failure) {
+    client_status out;
+    out.group = group;
+    out.node = cfg.id;
+    out.failure = describe(i->second.failure);
+    return out;
+  }
   auto r = find(group);
   if (!r)
     return r.error();
@@ -339,6 +393,8 @@ caf::result<client_status> server_state::client_state(group_id group) {
         out->leader_address = address_of(st.leader);
         out->commit = st.commit;
         out->last_index = st.last_index;
+        out->snapshot_index = st.snapshot_index;
+        out->snapshots_installed = st.snapshots_installed;
         self->request(applier, cfg.client_timeout, atom::digest_v)
           .then(
             [rp, out](log_index applied, std::string& digest) mutable {
@@ -409,6 +465,10 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       return self->delegate(*r, atom::read_v);
     },
     [self](atom::status, group_id group) -> caf::result<replica_status> {
+      auto& st = self->state;
+      if (auto i = st.groups.find(group);
+          i != st.groups.end() && i->second.failure)
+        return st.failed_status(group, i->second);
       auto r = self->state.find(group);
       if (!r)
         return r.error();

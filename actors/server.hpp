@@ -33,18 +33,26 @@ struct server_config {
 
 /// One registered group on this server.
 struct hosted_group {
-  /// Null while the replica is being restarted from disk.
+  /// Null while the replica is being restarted from disk, and after it
+  /// failed.
   replica_actor replica;
   applier_actor applier;
   cluster::state_machine_ptr machine;
+  /// Set once the group failed here (fail-stop): its replica and applier
+  /// are stopped for good, nothing is retried, and every request for the
+  /// group is answered with `cluster_errc::group_failed` naming this cause.
+  caf::error failure;
 };
 
 /// The state of the SERVER actor.
 ///
 /// Owns the group registry, routes envelopes between local replicas and peer
 /// servers, fans one tick timer out to all replicas, and supervises: a
-/// crashed replica is restarted from its durable state, a failed storage
-/// stops the whole server (fail-stop).
+/// crashed replica is restarted from its durable state, but a replica that
+/// stopped on a storage error, and every replica once the storage itself
+/// stopped, fail for good (fail-stop, DESIGN.md §3): the server stays up
+/// and reports those groups failed in `status`, answers their proposals
+/// and reads with `group_failed`, and sends nothing for them any more.
 struct server_state {
   static inline const char* name = "server";
 
@@ -57,6 +65,13 @@ struct server_state {
   /// Spawns the replica of `group` from `restored`.
   void start_replica(group_id group, raft::persistent_state restored);
   void on_down(const caf::down_msg& msg);
+  /// Marks `group` failed with `reason`: stops its replica (which answers
+  /// its waiting proposals and reads with the reason) and its applier.
+  void fail_group(group_id group, hosted_group& hosted,
+                  const caf::error& reason);
+  /// The status of a failed group (replica_status::failure set).
+  replica_status failed_status(group_id group,
+                               const hosted_group& hosted) const;
   /// Stops every child (replicas, appliers, storage).
   void stop_all(const caf::error& reason);
   raft::raft_config raft_config_for(group_id group) const;
@@ -92,6 +107,9 @@ struct server_state {
   /// Client sinks by (group, owner), in subscription order.
   std::map<std::pair<group_id, std::string>, std::vector<client_sink_actor>>
     subscriptions;
+  /// Set once the storage stopped: every group failed, no group can be
+  /// registered any more.
+  caf::error storage_failure;
 };
 
 /// Spawns the server of node `cfg.id` using `storage` (which it stops on

@@ -125,7 +125,8 @@ int status(caf::actor_system& sys, const options& opts, group_id g) {
     .receive(
       [&](actors::client_status& st) {
         std::printf("group=%llu node=%llu role=%s term=%llu leader=%llu "
-                    "leader_address=%s commit=%llu applied=%llu last=%llu %s\n",
+                    "leader_address=%s commit=%llu applied=%llu last=%llu "
+                    "snapshot=%llu installed=%llu failed=%d %s\n",
                     static_cast<unsigned long long>(st.group.value),
                     static_cast<unsigned long long>(st.node.value),
                     raft::to_string(static_cast<raft::role>(st.role)),
@@ -135,7 +136,14 @@ int status(caf::actor_system& sys, const options& opts, group_id g) {
                     static_cast<unsigned long long>(st.commit.value),
                     static_cast<unsigned long long>(st.applied.value),
                     static_cast<unsigned long long>(st.last_index.value),
-                    st.state.c_str());
+                    static_cast<unsigned long long>(st.snapshot_index.value),
+                    static_cast<unsigned long long>(st.snapshots_installed),
+                    st.failure.empty() ? 0 : 1, st.state.c_str());
+        if (!st.failure.empty())
+          std::fprintf(stderr, "eesctl: group %llu failed on node %llu: %s\n",
+                       static_cast<unsigned long long>(st.group.value),
+                       static_cast<unsigned long long>(st.node.value),
+                       st.failure.c_str());
         rc = 0;
       },
       [&](caf::error& err) {

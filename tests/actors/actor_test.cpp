@@ -10,14 +10,17 @@
 #include "ees/cluster/raft_server_factory.hpp"
 #include "ees/cluster/state_machine.hpp"
 #include "tests/actors/support.hpp"
+#include "tests/support/faulty_env.hpp"
 
 #include <caf/all.hpp>
+#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +69,16 @@ struct fixture {
   std::vector<std::unique_ptr<test::temp_dir>> dirs;
   std::vector<cluster::raft_server> servers; // index i: node i + 1
   std::vector<std::shared_ptr<test_machine>> machines; // group 1, per node
+  /// When set before start_cluster: every node's log store runs on a
+  /// fault-injecting file system (its switch at the node's index) and syncs.
+  bool faulty_disks = false;
+  std::vector<std::shared_ptr<test::fault_switch>> disks;
+  /// When set before start_cluster: envelopes between servers pass through
+  /// one tap per receiving server, which counts them by sender in `sent_by`.
+  bool tapped = false;
+  std::shared_ptr<std::map<node_id, std::size_t>> sent_by
+    = std::make_shared<std::map<node_id, std::size_t>>();
+  std::vector<peer_actor> taps; // index j: in front of node j + 1
 
   fixture()
     : sys{test::deterministic_config(cfg)},
@@ -78,6 +91,8 @@ struct fixture {
     // §12 gotcha: stop everything and drain before the system goes away.
     for (auto& s : servers)
       cluster::stop_raft_server(s);
+    for (auto& t : taps)
+      self->send_exit(t, caf::exit_reason::user_shutdown);
     sched.run();
   }
 
@@ -89,6 +104,12 @@ struct fixture {
     s.election_ticks = 5;
     s.sync = false; // throw-away test data
     s.detached_storage = false; // deterministic scheduler
+    if (faulty_disks) {
+      while (disks.size() <= i)
+        disks.push_back(std::make_shared<test::fault_switch>());
+      s.storage_env = test::make_faulty_env(disks[i]);
+      s.sync = true; // fsync faults bite only when the store syncs
+    }
     auto srv = cluster::start_raft_server(sys, s);
     REQUIRE(srv);
     sched.run();
@@ -114,12 +135,27 @@ struct fixture {
   }
 
   void connect_all() {
+    if (tapped && taps.empty())
+      for (auto& srv : servers)
+        taps.push_back(sys.spawn(tap, peer_actor{srv.server}, sent_by));
     for (std::size_t i = 0; i < servers.size(); ++i)
       for (std::size_t j = 0; j < servers.size(); ++j)
         if (i != j)
           self->send(servers[i].server, atom::connect_peer_v, node_id{j + 1},
-                     peer_actor{servers[j].server});
+                     tapped ? taps[j] : peer_actor{servers[j].server});
     sched.run();
+  }
+
+  /// Forwards every envelope to `dest`, counting it by its sender.
+  static peer_actor::behavior_type
+  tap(peer_actor::pointer self, peer_actor dest,
+      std::shared_ptr<std::map<node_id, std::size_t>> sent_by) {
+    return {
+      [self, dest, sent_by](envelope& env) {
+        ++(*sent_by)[env.msg.from];
+        self->send(dest, std::move(env));
+      },
+    };
   }
 
   /// Advances logical time by `n` ticks, running everything in between.
@@ -162,13 +198,18 @@ struct fixture {
     REQUIRE_MESSAGE(r, sys.render(r.error()));
   }
 
-  /// Ticks until all servers agree on one leader of `g`; returns its index.
-  std::optional<std::size_t> await_leader(group_id g, int max_ticks = 200) {
+  /// Ticks until all servers (or those in `among`) agree on one leader of
+  /// `g`; returns its index.
+  std::optional<std::size_t> await_leader(group_id g, int max_ticks = 200,
+                                          std::vector<std::size_t> among = {}) {
+    if (among.empty())
+      for (std::size_t i = 0; i < servers.size(); ++i)
+        among.push_back(i);
     for (int t = 0; t < max_ticks; ++t) {
       tick();
       std::optional<node_id> leader;
       bool agreed = true;
-      for (std::size_t i = 0; i < servers.size(); ++i) {
+      for (auto i : among) {
         auto st = status(i, g);
         if (!st || st->leader == no_node || (leader && *leader != st->leader)) {
           agreed = false;
@@ -434,5 +475,182 @@ TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
   CHECK(log->back().msg.index == log_index{1});
   self->send_exit(srv, caf::exit_reason::user_shutdown);
   self->send_exit(peer2, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+namespace {
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+bool is(const caf::error& err, cluster_errc code) {
+  return err.category() == caf::atom("cluster")
+         && err.code() == static_cast<std::uint8_t>(code);
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "fail-stop (DESIGN.md §3): after a failed fsync "
+                           "the replica stops for good, the error is "
+                           "reported and nothing is retried") {
+  // Error log lines are captured to show the failure is reported.
+  auto captured = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(128);
+  spdlog::default_logger()->sinks().push_back(captured);
+  struct unhook {
+    ~unhook() {
+      spdlog::default_logger()->sinks().pop_back();
+    }
+  } unhook_on_exit;
+  faulty_disks = true;
+  tapped = true;
+  start_group(g1);
+  // A second group on the same servers shares each node's storage.
+  std::vector<std::shared_ptr<test_machine>> second;
+  for (std::size_t i = 0; i < 3; ++i) {
+    second.push_back(std::make_shared<test_machine>());
+    register_group(i, g2, second[i]);
+  }
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  REQUIRE(await_leader(g2));
+  for (int k = 0; k < 3; ++k)
+    REQUIRE(propose(*leader, g1, "c" + std::to_string(k)));
+  tick(3);
+  auto f = *leader;
+  const node_id failed_node{f + 1};
+  auto& disk = *disks[f];
+  REQUIRE(disk.injected == 0);
+  // The disk of the leader's node starts failing every fsync.
+  disk.fail_syncs = true;
+  auto doomed = propose(f, g1, "doomed");
+  // 1. The proposal whose persist failed is answered with the storage error.
+  REQUIRE(!doomed);
+  CHECK(doomed.error().category() == caf::atom("storage"));
+  CHECK_MESSAGE(contains(describe(doomed.error()), "injected"),
+                describe(doomed.error()));
+  CHECK(disk.injected > 0);
+  // 2. The error is reported: logged at error level as a fail-stop.
+  std::string errors;
+  for (auto& line : captured->last_formatted())
+    errors += line;
+  CHECK_MESSAGE(contains(errors, "persist failed"), errors);
+  CHECK_MESSAGE(contains(errors, "fail-stop"), errors);
+  // 3. The server stays up and reports both groups failed on this node.
+  for (auto g : {g1, g2}) {
+    auto st = status(f, g);
+    REQUIRE_MESSAGE(st, describe(st.error()));
+    CHECK(st->node == failed_node);
+    CHECK_MESSAGE(contains(st->failure, "injected"), st->failure);
+    auto cs = ask<client_status>(0, servers[f].server, atom::client_v,
+                                 atom::status_v, g);
+    REQUIRE(cs);
+    CHECK(contains(cs->failure, "injected"));
+  }
+  // 4. Proposals and reads are answered with group_failed, naming the cause.
+  auto later = propose(f, g1, "later");
+  REQUIRE(!later);
+  CHECK(is(later.error(), cluster_errc::group_failed));
+  CHECK_MESSAGE(contains(describe(later.error()), "injected"),
+                describe(later.error()));
+  auto read = ask<log_index>(3, servers[f].server, atom::read_v, g1);
+  REQUIRE(!read);
+  CHECK(is(read.error(), cluster_errc::group_failed));
+  auto client = ask<client_reply>(3, servers[f].server, atom::client_v,
+                                  atom::propose_v, g2, std::string{"x"});
+  REQUIRE(client);
+  CHECK(!client->ok);
+  CHECK(contains(client->error, "group_failed"));
+  auto replica = ask<replica_actor>(0, servers[f].server, atom::replica_v, g1);
+  REQUIRE(!replica);
+  CHECK(is(replica.error(), cluster_errc::group_failed));
+  // 5. The failed node sends nothing any more and retries nothing, although
+  //    the other two elect a new leader and keep committing around it.
+  auto sent = (*sent_by)[failed_node];
+  auto injected = disk.injected.load();
+  auto calls = disk.calls.load();
+  std::vector<std::size_t> rest;
+  for (std::size_t i = 0; i < 3; ++i)
+    if (i != f)
+      rest.push_back(i);
+  auto next = await_leader(g1, 200, rest);
+  REQUIRE(next);
+  CHECK(*next != f);
+  REQUIRE(propose(*next, g1, "survivors"));
+  tick(50);
+  CHECK((*sent_by)[failed_node] == sent);
+  CHECK(disk.injected == injected);
+  CHECK(disk.calls == calls);
+  for (auto i : rest)
+    CHECK(machines[i]->commands.back() == "survivors");
+  CHECK(machines[f]->commands.size() == 3);
+  // Still failed, not restarted.
+  auto st = status(f, g1);
+  REQUIRE(st);
+  CHECK(!st->failure.empty());
+}
+
+namespace {
+
+/// A storage that fails every persist but, unlike the real one, stays up:
+/// the replica must stop on its own.
+storage_actor::behavior_type failing_storage(storage_actor::pointer, int) {
+  return {
+    [](atom::register_, group_id, raft::membership& voters) {
+      raft::persistent_state ps;
+      ps.snapshot.config = voters;
+      return ps;
+    },
+    [](atom::load, group_id) { return raft::persistent_state{}; },
+    [](atom::persist, storage::group_write&) -> caf::result<atom::persisted> {
+      return storage::make_error(storage::storage_error{
+        storage::storage_errc::io_error, "injected persist failure"});
+    },
+    [](atom::flush) {},
+    [](atom::unregister, group_id) { return caf::ok_atom::value; },
+  };
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "fail-stop: a replica whose persist fails stops "
+                           "on its own, even while its storage runs") {
+  auto store = sys.spawn(failing_storage, 0);
+  server_config sc;
+  sc.id = node_id{1};
+  sc.tick_interval = tick_length;
+  sc.election_ticks = 5;
+  auto srv = sys.spawn(server, sc, store);
+  auto log = std::make_shared<std::vector<envelope>>();
+  auto peer2 = sys.spawn(recording_peer, log);
+  self->send(srv, atom::connect_peer_v, node_id{2}, peer2);
+  sched.run();
+  raft::membership m;
+  m.voters = {node_id{1}, node_id{2}, node_id{3}};
+  auto machine = std::make_shared<test_machine>();
+  REQUIRE(ask<caf::ok_atom>(0, srv, atom::register__v, g1, m,
+                            cluster::state_machine_ptr{machine}));
+  // A vote must be persisted before it is granted (§5.2): that write fails.
+  raft::message vote;
+  vote.type = raft::message_type::vote_request;
+  vote.from = node_id{2};
+  vote.to = node_id{1};
+  vote.term = term_t{5};
+  self->send(srv, envelope{g1, vote});
+  sched.run();
+  auto st = ask<replica_status>(0, srv, atom::status_v, g1);
+  REQUIRE(st);
+  CHECK_MESSAGE(contains(st->failure, "injected persist failure"), st->failure);
+  auto r = ask<std::string>(3, srv, atom::propose_v, g1, std::string{"x"});
+  REQUIRE(!r);
+  CHECK(is(r.error(), cluster_errc::group_failed));
+  // Nothing leaves for the group any more: no vote, no campaign of its own.
+  tick(30);
+  CHECK(!has(*log, raft::message_type::vote_response));
+  CHECK(!has(*log, raft::message_type::vote_request));
+  CHECK(!has(*log, raft::message_type::pre_vote_request));
+  self->send_exit(srv, caf::exit_reason::user_shutdown);
+  self->send_exit(peer2, caf::exit_reason::user_shutdown);
+  self->send_exit(store, caf::exit_reason::user_shutdown);
   sched.run();
 }

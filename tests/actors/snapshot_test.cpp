@@ -341,6 +341,14 @@ TEST_CASE_FIXTURE(snap_fixture, "a follower that missed compacted entries "
   CHECK(m3.commands.size() == 17);
   CHECK(m3.hash() == machines[0]->hash());
   CHECK(!snapshot_files(2).empty());
+  // Its status tells: a snapshot was installed, the log starts after it.
+  auto s3 = status(2);
+  REQUIRE(s3);
+  CHECK(s3->snapshots_installed >= 1);
+  CHECK(s3->snapshot_index.value >= threshold);
+  auto sl = status(*all);
+  REQUIRE(sl);
+  CHECK(sl->snapshots_installed == 0);
   // Replication continues normally after the install.
   propose_n(*all, 17, 19);
   tick(5);

@@ -7,9 +7,16 @@
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 
+#include <rocksdb/rocksdb_namespace.h>
+
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
+
+namespace ROCKSDB_NAMESPACE {
+class Env;
+} // namespace ROCKSDB_NAMESPACE
 
 namespace ees::cluster {
 
@@ -35,6 +42,10 @@ struct raft_server_settings {
   /// The clock leaders stamp into entries (ms since the epoch); the system
   /// clock when empty. Tests inject a simulated one.
   std::function<std::int64_t()> wall_clock;
+  /// The RocksDB environment the log store runs on; null for the default.
+  /// Tests inject write and fsync failures through it
+  /// (tests/support/faulty_env.hpp).
+  std::shared_ptr<rocksdb::Env> storage_env;
 };
 
 /// A running RaftServer.

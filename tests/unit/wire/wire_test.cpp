@@ -15,6 +15,8 @@
 #include <caf/binary_serializer.hpp>
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <vector>
 
 using namespace ees;
@@ -46,6 +48,21 @@ void check_round_trip(const T& x) {
   auto bytes = save(x);
   CHECK(load<T>(bytes) == x);
   CHECK(save(x) == bytes); // deterministic encoding
+}
+
+/// Every mutation of `base` changes its encoding: no field is left out of
+/// `inspect`.
+template <class T>
+void check_every_field_encoded(
+  const T& base, std::initializer_list<std::function<void(T&)>> mutations) {
+  auto bytes = save(base);
+  int n = 0;
+  for (auto& mutate : mutations) {
+    CAPTURE(n++);
+    auto x = base;
+    mutate(x);
+    CHECK(save(x) != bytes);
+  }
 }
 
 /// Deterministic pseudo-random values (splitmix64).
@@ -164,21 +181,7 @@ TEST_CASE("wire: truncated input is an error, never a crash") {
   }
 }
 
-TEST_CASE("wire: the client protocol's types round-trip") {
-  actors::client_reply reply;
-  reply.ok = true;
-  reply.value = R"({"ok":true})";
-  reply.error = "not_leader";
-  reply.leader = node_id{3};
-  reply.leader_address = "127.0.0.1:7003";
-  reply.applied = log_index{42};
-  auto back = load<actors::client_reply>(save(reply));
-  CHECK(back.ok == reply.ok);
-  CHECK(back.value == reply.value);
-  CHECK(back.error == reply.error);
-  CHECK(back.leader == reply.leader);
-  CHECK(back.leader_address == reply.leader_address);
-  CHECK(back.applied == reply.applied);
+TEST_CASE("wire: client events and applied batches round-trip") {
   check_round_trip(actors::client_event{group_id{7}, "owner-1", "{}"});
   actors::applied_batch batch;
   batch.last = log_index{9};
@@ -207,4 +210,95 @@ TEST_CASE("entry payload: the leader's stamp and the command round-trip") {
   CHECK_FALSE(actors::unstamp_command("set x 1").has_value());
   CHECK_FALSE(
     actors::unstamp_command(std::string(8, static_cast<char>(1))).has_value());
+}
+
+TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
+          "round-trip with every field") {
+  using namespace ees::actors;
+  gen g{11};
+  message m;
+  m.type = message_type::install_snapshot;
+  m.snapshot = snapshot_meta{log_index{9}, term_t{2}, g.members()};
+  envelope env{group_id{g.next()}, m, g.bytes() + "x"};
+  check_round_trip(env);
+  check_every_field_encoded<envelope>(
+    env, {[](envelope& e) { e.group.value ^= 1; },
+          [](envelope& e) { e.msg.term = term_t{77}; },
+          [](envelope& e) {
+            e.snapshot_data += "y";
+          }});
+
+  replica_status rs;
+  rs.group = group_id{g.next()};
+  rs.node = node_id{g.next()};
+  rs.current_role = role::leader;
+  rs.term = term_t{g.next()};
+  rs.leader = node_id{g.next()};
+  rs.commit = log_index{g.next()};
+  rs.applied = log_index{g.next()};
+  rs.last_index = log_index{g.next()};
+  rs.snapshot_index = log_index{g.next()};
+  rs.snapshots_installed = g.next();
+  rs.failure = "storage:io_error: injected";
+  check_round_trip(rs);
+  check_round_trip(replica_status{});
+  check_every_field_encoded<replica_status>(
+    rs, {[](replica_status& x) { x.group.value ^= 1; },
+         [](replica_status& x) { x.node.value ^= 1; },
+         [](replica_status& x) { x.current_role = role::candidate; },
+         [](replica_status& x) { x.term.value ^= 1; },
+         [](replica_status& x) { x.leader.value ^= 1; },
+         [](replica_status& x) { x.commit.value ^= 1; },
+         [](replica_status& x) { x.applied.value ^= 1; },
+         [](replica_status& x) { x.last_index.value ^= 1; },
+         [](replica_status& x) { x.snapshot_index.value ^= 1; },
+         [](replica_status& x) { x.snapshots_installed ^= 1; },
+         [](replica_status& x) {
+           x.failure.clear();
+         }});
+
+  client_status cs;
+  cs.group = group_id{g.next()};
+  cs.node = node_id{g.next()};
+  cs.role = 3;
+  cs.term = term_t{g.next()};
+  cs.leader = node_id{g.next()};
+  cs.leader_address = "127.0.0.1:4000";
+  cs.commit = log_index{g.next()};
+  cs.applied = log_index{g.next()};
+  cs.last_index = log_index{g.next()};
+  cs.snapshot_index = log_index{g.next()};
+  cs.snapshots_installed = g.next();
+  cs.state = "count=3 hash=00ff";
+  cs.failure = "storage:io_error: injected";
+  check_round_trip(cs);
+  check_round_trip(client_status{});
+  check_every_field_encoded<client_status>(
+    cs, {[](client_status& x) { x.group.value ^= 1; },
+         [](client_status& x) { x.node.value ^= 1; },
+         [](client_status& x) { x.role = 1; },
+         [](client_status& x) { x.term.value ^= 1; },
+         [](client_status& x) { x.leader.value ^= 1; },
+         [](client_status& x) { x.leader_address.clear(); },
+         [](client_status& x) { x.commit.value ^= 1; },
+         [](client_status& x) { x.applied.value ^= 1; },
+         [](client_status& x) { x.last_index.value ^= 1; },
+         [](client_status& x) { x.snapshot_index.value ^= 1; },
+         [](client_status& x) { x.snapshots_installed ^= 1; },
+         [](client_status& x) { x.state.clear(); },
+         [](client_status& x) {
+           x.failure.clear();
+         }});
+
+  client_reply cr{true, "42", "", node_id{3}, "127.0.0.1:4001", log_index{5}};
+  check_round_trip(cr);
+  check_every_field_encoded<client_reply>(
+    cr, {[](client_reply& x) { x.ok = false; },
+         [](client_reply& x) { x.value.clear(); },
+         [](client_reply& x) { x.error = "not_leader"; },
+         [](client_reply& x) { x.leader.value ^= 1; },
+         [](client_reply& x) { x.leader_address.clear(); },
+         [](client_reply& x) {
+           x.applied.value ^= 1;
+         }});
 }
