@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs a local 3-node ees-cluster on 127.0.0.1: builds ees-node and eesctl,
 # writes one config per node into a temp dir, starts the three nodes, waits
-# for a leader, runs `eesctl bench`, prints the status of every replica and
-# stops the nodes by PID (also on failure or Ctrl-C).
+# for a leader, runs `eesctl bench` (AssignKey commands), records a partition
+# assignment (and shows a conflicting one rejected), takes a fenced lock,
+# prints the status of every replica and stops the nodes by PID (also on
+# failure or Ctrl-C).
 #
 #   scripts/cluster.sh [N [CONCURRENCY]]     (default: 10000 commands, 64)
 #
@@ -65,7 +67,19 @@ for _ in $(seq 200); do
   sleep 0.1
 done
 
-"$CTL" --connect "127.0.0.1:$P1" bench orders "$N" --concurrency "$CONC"
+ALL="127.0.0.1:${PORTS[0]},127.0.0.1:${PORTS[1]},127.0.0.1:${PORTS[2]}"
+echo "== $N AssignKey commands, $CONC in flight"
+"$CTL" --connect "$ALL" bench orders "$N" --concurrency "$CONC"
+echo "== the routing table: equipment e1..e3 to orders/p1, a conflicting assign"
+"$CTL" --connect "$ALL" submit orders \
+  '{"v":1,"type":"AssignPartition","id":"demo-1","app":"eqs","group":"orders","partition":"p1","equipment_ids":["e1","e2","e3"]}'
+"$CTL" --connect "$ALL" submit orders \
+  '{"v":1,"type":"AssignPartition","id":"demo-2","app":"eqs","group":"orders","partition":"p2","equipment_ids":["e3","e4"]}'
+"$CTL" --connect "$ALL" query orders \
+  '{"v":1,"type":"GetEquipment","equipment_id":"e3"}' --consistency stale
+echo "== a fenced lock: acquire, hold 200 ms, release"
+"$CTL" --connect "$ALL" lock orders door-7 alice --ttl-ms 5000 --hold-ms 200
+echo "== every replica (same hash = same state)"
 for g in orders billing; do
   for p in "${PORTS[@]}"; do
     "$CTL" --connect "127.0.0.1:$p" --timeout-ms 2000 status "$g" || true
