@@ -1,9 +1,13 @@
 // eesctl: command-line client of an ees-node (through CAF io / BASP).
 //
-//   eesctl --connect host:port [--timeout-ms MS] status GROUP
+//   eesctl --connect host:port [--timeout-ms MS] [TLS] status GROUP
 //   eesctl --connect host:port [--timeout-ms MS] propose GROUP DATA
 //   eesctl --connect host:port [--timeout-ms MS] bench GROUP N
 //          [--concurrency C] [--prefix P]
+//
+// TLS is `--tls-cert PEM --tls-key PEM --tls-ca PEM` (all three; the node's
+// `ees.cluster.tls.*`): eesctl then connects over caf_openssl with this
+// client certificate, which the node checks against its CA (docs/tls.md).
 //
 // GROUP is an application name of `ees.cluster.raft.groups[app]` (or a
 // numeric group id). `propose` and `bench` follow leader hints. Every remote
@@ -11,6 +15,7 @@
 // answer. Exit codes: 0 success, 1 failure, 2 usage.
 
 #include "actors/interfaces.hpp"
+#include "actors/openssl_error_queue.hpp"
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
 #include "protocol/raft/types.hpp"
@@ -20,6 +25,7 @@
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 
 #include <algorithm>
@@ -46,6 +52,10 @@ struct options {
   std::chrono::milliseconds timeout{5000};
   std::size_t concurrency = 16;
   std::string prefix = "cmd";
+  /// All three set: connect over TLS.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
 
   std::vector<std::string> args;
 };
@@ -54,6 +64,8 @@ int usage() {
   std::fprintf(stderr,
                "usage: eesctl --connect host:port [--timeout-ms MS] status "
                "GROUP\n"
+               "       (every form takes --tls-cert PEM --tls-key PEM "
+               "--tls-ca PEM for TLS)\n"
                "       eesctl --connect host:port propose GROUP DATA\n"
                "       eesctl --connect host:port bench GROUP N "
                "[--concurrency C] [--prefix P]\n");
@@ -100,9 +112,9 @@ public:
     // (the interface strings of typed actors depend on the build).
     caf::strong_actor_ptr res;
     std::string failure = "timeout";
-    self_
-      ->request(sys_.middleman().actor_handle(), opts_.timeout,
-                caf::connect_atom_v, host, port)
+    auto mm = opts_.tls_cert.empty() ? sys_.middleman().actor_handle()
+                                     : sys_.openssl_manager().actor_handle();
+    self_->request(mm, opts_.timeout, caf::connect_atom_v, host, port)
       .receive([&](const caf::node_id&, caf::strong_actor_ptr& ptr,
                    const std::set<std::string>&) { res = std::move(ptr); },
                [&](caf::error& err) { failure = caf::to_string(err); });
@@ -355,7 +367,12 @@ int main(int argc, char** argv) {
       opts.concurrency = static_cast<std::size_t>(std::atol(value().c_str()));
     } else if (arg == "--prefix") {
       opts.prefix = value();
-
+    } else if (arg == "--tls-cert") {
+      opts.tls_cert = value();
+    } else if (arg == "--tls-key") {
+      opts.tls_key = value();
+    } else if (arg == "--tls-ca") {
+      opts.tls_ca = value();
     } else if (arg.rfind("--", 0) == 0) {
       return usage();
     } else {
@@ -364,8 +381,28 @@ int main(int argc, char** argv) {
   }
   if (opts.host.empty() || opts.args.size() < 2 || opts.timeout.count() <= 0)
     return usage();
+  bool tls
+    = !opts.tls_cert.empty() || !opts.tls_key.empty() || !opts.tls_ca.empty();
+  if (tls
+      && (opts.tls_cert.empty() || opts.tls_key.empty()
+          || opts.tls_ca.empty())) {
+    std::fprintf(stderr, "eesctl: TLS needs --tls-cert, --tls-key and "
+                         "--tls-ca\n");
+    return 2;
+  }
+  if (tls && !tls::error_queue_fix_active()) {
+    std::fprintf(stderr, "eesctl: this binary lacks the OpenSSL error-queue "
+                         "workaround (docs/tls.md)\n");
+    return 2;
+  }
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
+  if (tls) {
+    cfg.load<caf::openssl::manager>();
+    cfg.set("openssl.certificate", opts.tls_cert);
+    cfg.set("openssl.key", opts.tls_key);
+    cfg.set("openssl.cafile", opts.tls_ca);
+  }
   cfg.add_message_types<caf::id_block::ees>();
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
