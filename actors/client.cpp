@@ -244,7 +244,7 @@ void client_state::connect(std::size_t idx) {
   auto& ep = endpoints[idx];
   if (ep.connecting || ep.server)
     return;
-  if (!self->system().has_middleman()) {
+  if (!opts.connector && !self->system().has_middleman()) {
     // An in-process client without CAF io cannot follow hints elsewhere.
     auto waiting = std::move(ep.waiting);
     ep.waiting.clear();
@@ -253,7 +253,8 @@ void client_state::connect(std::size_t idx) {
     return;
   }
   ep.connecting = true;
-  auto mm = self->system().middleman().actor_handle();
+  auto mm = opts.connector ? opts.connector
+                           : self->system().middleman().actor_handle();
   self->request(mm, opts.attempt_timeout, caf::connect_atom_v, ep.host, ep.port)
     .then(
       [this, idx](const caf::node_id&, caf::strong_actor_ptr& ptr,

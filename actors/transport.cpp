@@ -41,6 +41,7 @@ void transport_state::connect(node_id id) {
         }
         l.proxy = proxy;
         l.backoff = std::chrono::milliseconds{0};
+        l.last_error.clear();
         self->monitor(proxy);
         spdlog::info("n={} connected to peer {} at {}:{}", self_id.value,
                      id.value, l.endpoint.host, l.endpoint.port);
@@ -51,10 +52,18 @@ void transport_state::connect(node_id id) {
         auto j = links.find(id);
         if (j == links.end() || j->second.generation != gen)
           return;
-        j->second.connecting = false;
-        spdlog::debug("n={} connect to peer {} failed: {}", self_id.value,
-                      id.value, caf::to_string(err));
-        schedule_retry(j->second);
+        auto& l = j->second;
+        l.connecting = false;
+        auto what = caf::to_string(err);
+        if (what != l.last_error)
+          spdlog::warn("n={} connect to peer {} at {}:{} failed: {}",
+                       self_id.value, id.value, l.endpoint.host,
+                       l.endpoint.port, what);
+        else
+          spdlog::debug("n={} connect to peer {} failed again: {}",
+                        self_id.value, id.value, what);
+        l.last_error = std::move(what);
+        schedule_retry(l);
       });
 }
 
@@ -63,8 +72,12 @@ void transport_state::schedule_retry(peer_link& link) {
   link.backoff = link.backoff.count() == 0
                    ? cfg.min_backoff
                    : std::min(link.backoff * 2, cfg.max_backoff);
-  self->delayed_send(self, link.backoff, atom::retry_v, link.endpoint.id,
-                     link.generation);
+  auto stretch = link.backoff.count() > 1 ? static_cast<std::int64_t>(
+                   link.jitter.next()
+                   % static_cast<std::uint64_t>(link.backoff.count() / 2 + 1))
+                                          : 0;
+  self->delayed_send(self, link.backoff + milliseconds{stretch}, atom::retry_v,
+                     link.endpoint.id, link.generation);
 }
 
 void transport_state::on_down(const caf::down_msg& msg) {
@@ -89,8 +102,12 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
   st.server = std::move(server);
   st.self_id = st.cfg.self;
   for (auto& ep : st.cfg.peers)
-    if (ep.id != st.self_id)
-      st.links[ep.id].endpoint = ep;
+    if (ep.id != st.self_id) {
+      auto& link = st.links[ep.id];
+      link.endpoint = ep;
+      link.jitter.state
+        = st.self_id.value * 0x9E3779B97F4A7C15ull ^ ep.id.value;
+    }
   self->set_down_handler(
     [self](caf::down_msg& msg) { self->state.on_down(msg); });
   for (auto& [id, link] : st.links)

@@ -5,6 +5,7 @@
 
 #include "actors/interfaces.hpp"
 #include "protocol/ids.hpp"
+#include "protocol/splitmix.hpp"
 
 #include <caf/event_based_actor.hpp>
 #include <caf/io/middleman_actor.hpp>
@@ -34,7 +35,11 @@ struct transport_config {
   /// Bound of one connect attempt (the middleman's `connect_atom` request).
   std::chrono::milliseconds connect_timeout{2000};
   /// First retry delay after a failed attempt or a lost connection; doubles
-  /// up to `max_backoff`.
+  /// up to `max_backoff`. Each delay is stretched by up to half of itself,
+  /// drawn per link from a generator seeded with (this node, peer): two
+  /// nodes that lost each other do not keep dialing each other in the same
+  /// millisecond (simultaneous BASP connects knock each other out, which
+  /// the longer TLS handshake makes likely; docs/tls.md).
   std::chrono::milliseconds min_backoff{50};
   std::chrono::milliseconds max_backoff{1000};
   /// The middleman actor that connects (`connect_atom`): the OpenSSL
@@ -48,9 +53,14 @@ struct peer_link {
   /// The proxy of the peer's server while connected.
   caf::actor proxy;
   std::chrono::milliseconds backoff{0};
+  /// Draws the jitter of this link's retries.
+  splitmix64 jitter;
   /// Ignores stale retry timers and connect replies.
   std::uint64_t generation = 0;
   bool connecting = false;
+  /// The error of the last failed attempt: a new one is logged at warning
+  /// level (a refused TLS handshake shows as disconnect_during_handshake).
+  std::string last_error;
 };
 
 struct transport_state {

@@ -14,6 +14,7 @@
 // node_common.hpp): the low 48 bits of FNV-1a-64 of the name.
 
 #include "actors/interfaces.hpp"
+#include "actors/openssl_error_queue.hpp"
 #include "actors/server.hpp"
 #include "actors/transport.hpp"
 #include "actors/type_ids.hpp"
@@ -25,6 +26,8 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -91,12 +94,21 @@ int main(int argc, char** argv) {
 
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
-  // TLS is not supported yet: with CAF 0.17's OpenSSL module the BASP
-  // connections between three nodes kept dropping in our tests.
-  if (settings.tls.enabled()) {
-    std::fprintf(stderr, "ees-node: ees.cluster.tls.*: TLS peer connections "
-                         "are not supported yet; remove the keys\n");
-    return 2;
+  // TLS (mutual, by certificate chain; docs/tls.md): the server is published
+  // and peers are reached through the OpenSSL manager's middleman actor.
+  const bool tls = settings.tls.enabled();
+  if (tls) {
+    if (!tls::error_queue_fix_active()) {
+      std::fprintf(stderr,
+                   "ees-node: ees.cluster.tls.*: this binary lacks the "
+                   "OpenSSL error-queue workaround that caf_openssl 0.17 "
+                   "needs (docs/tls.md); refusing to run TLS\n");
+      return 2;
+    }
+    cfg.load<caf::openssl::manager>();
+    cfg.set("openssl.certificate", settings.tls.certificate);
+    cfg.set("openssl.key", settings.tls.private_key);
+    cfg.set("openssl.cafile", settings.tls.ca_file);
   }
   cfg.add_message_types<caf::id_block::ees>();
   // Hung peers are detected only with both set (field notes §5.9).
@@ -132,15 +144,21 @@ int main(int argc, char** argv) {
       return 1;
     }
     auto srv = std::move(*started);
-    auto port = sys.middleman().publish(srv.server, settings.listen_port,
-                                        settings.listen_host.c_str(), true);
+    auto port = tls
+                  ? caf::openssl::publish(srv.server, settings.listen_port,
+                                          settings.listen_host.c_str(), true)
+                  : sys.middleman().publish(srv.server, settings.listen_port,
+                                            settings.listen_host.c_str(), true);
     if (!port) {
       spdlog::error("cannot listen on {}:{}: {}", settings.listen_host,
                     settings.listen_port, caf::to_string(port.error()));
       cluster::stop_raft_server(srv);
       return 1;
     }
-    spdlog::info("listening on {}:{}", settings.listen_host, *port);
+    spdlog::info("listening on {}:{}{}", settings.listen_host, *port,
+                 tls ? " (TLS; peers need a certificate signed by "
+                         + settings.tls.ca_file + ")"
+                     : std::string{});
     // Node-level extras: addresses for leader hints.
     actors::server_extras extras;
     for (auto& p : settings.peers)
@@ -179,6 +197,8 @@ int main(int argc, char** argv) {
     std::chrono::milliseconds connect_timeout{
       std::max(settings.rpc_timeout_ms, 100u)};
     tc.connect_timeout = connect_timeout;
+    if (tls)
+      tc.connector = sys.openssl_manager().actor_handle();
     for (auto& p : settings.peers)
       tc.peers.push_back(actors::peer_endpoint{p.id, p.host, p.port});
     auto net = sys.spawn(actors::transport, tc, srv.server);
@@ -189,6 +209,8 @@ int main(int argc, char** argv) {
       spdlog::info("signal {}: stopping", sig);
     }
     caf::anon_send_exit(net, caf::exit_reason::user_shutdown);
+    // Both middleman actors share the one BASP broker that owns the port
+    // (caf::openssl::unpublish does not compile in 0.17.6).
     static_cast<void>(sys.middleman().unpublish(srv.server, *port));
     auto server = srv.server;
     cluster::stop_raft_server(srv);

@@ -1,7 +1,11 @@
 // eesctl: command-line client of an ees-cluster (ees::cluster::client over
 // CAF io / BASP).
 //
-//   eesctl --connect host:port[,host:port...] [--timeout-ms MS] COMMAND
+//   eesctl --connect host:port[,host:port...] [--timeout-ms MS] [TLS] COMMAND
+//
+// TLS is `--tls-cert PEM --tls-key PEM --tls-ca PEM` (all three; the node's
+// `ees.cluster.tls.*`): eesctl then connects over caf_openssl with this
+// client certificate, which the node checks against its CA (docs/tls.md).
 //
 //   status GROUP                 the status of the first server's replica
 //   submit GROUP JSON            proposes one command (alias: propose)
@@ -21,6 +25,7 @@
 // failure, 2 usage.
 
 #include "actors/interfaces.hpp"
+#include "actors/openssl_error_queue.hpp"
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
 #include "ees/cluster/client.hpp"
@@ -30,6 +35,7 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
@@ -66,6 +72,10 @@ struct options {
   std::chrono::milliseconds wait{10000};
   std::chrono::milliseconds hold{0};
   std::chrono::milliseconds duration{0};
+  /// All three set: connect over TLS.
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_ca;
   std::vector<std::string> args;
 };
 
@@ -73,7 +83,7 @@ int usage() {
   std::fprintf(
     stderr,
     "usage: eesctl --connect host:port[,host:port...] [--timeout-ms MS] "
-    "COMMAND\n"
+    "[--tls-cert PEM --tls-key PEM --tls-ca PEM] COMMAND\n"
     "  status GROUP\n"
     "  submit GROUP JSON\n"
     "  query GROUP JSON [--consistency linearizable|leader|stale]\n"
@@ -97,6 +107,17 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
+bool use_tls(const options& opts) {
+  return !opts.tls_cert.empty();
+}
+
+/// Dials nodes: over TLS through the OpenSSL manager, else plain TCP.
+caf::io::middleman_actor connector(caf::actor_system& sys,
+                                   const options& opts) {
+  return use_tls(opts) ? sys.openssl_manager().actor_handle()
+                       : sys.middleman().actor_handle();
+}
+
 /// Status goes to one named server, not to the leader.
 int status(caf::actor_system& sys, const options& opts, group_id g) {
   auto& addr = opts.endpoints.front();
@@ -109,8 +130,8 @@ int status(caf::actor_system& sys, const options& opts, group_id g) {
   caf::strong_actor_ptr ptr;
   std::string failure = "timeout";
   self
-    ->request(sys.middleman().actor_handle(), opts.timeout, caf::connect_atom_v,
-              host, port)
+    ->request(connector(sys, opts), opts.timeout, caf::connect_atom_v, host,
+              port)
     .receive([&](const caf::node_id&, caf::strong_actor_ptr& p,
                  const std::set<std::string>&) { ptr = std::move(p); },
              [&](caf::error& err) { failure = caf::to_string(err); });
@@ -321,6 +342,7 @@ int run(caf::actor_system& sys, const options& opts) {
   co.endpoints = opts.endpoints;
   co.timeout = opts.timeout;
   co.attempt_timeout = std::min(opts.timeout, std::chrono::milliseconds{1000});
+  co.connector = connector(sys, opts);
   cluster::client cl{sys, co};
   if ((cmd == "submit" || cmd == "propose") && n_args == 3)
     return print_result(cl.submit(g, opts.args[2]));
@@ -380,6 +402,12 @@ int main(int argc, char** argv) {
       opts.hold = millis();
     else if (arg == "--duration-ms")
       opts.duration = millis();
+    else if (arg == "--tls-cert")
+      opts.tls_cert = value();
+    else if (arg == "--tls-key")
+      opts.tls_key = value();
+    else if (arg == "--tls-ca")
+      opts.tls_ca = value();
     else if (arg.rfind("--", 0) == 0)
       return usage();
     else
@@ -388,8 +416,28 @@ int main(int argc, char** argv) {
   if (opts.endpoints.empty() || opts.args.size() < 2
       || opts.timeout.count() <= 0 || opts.concurrency == 0)
     return usage();
+  bool tls
+    = !opts.tls_cert.empty() || !opts.tls_key.empty() || !opts.tls_ca.empty();
+  if (tls
+      && (opts.tls_cert.empty() || opts.tls_key.empty()
+          || opts.tls_ca.empty())) {
+    std::fprintf(stderr, "eesctl: TLS needs --tls-cert, --tls-key and "
+                         "--tls-ca\n");
+    return 2;
+  }
+  if (tls && !tls::error_queue_fix_active()) {
+    std::fprintf(stderr, "eesctl: this binary lacks the OpenSSL error-queue "
+                         "workaround (docs/tls.md)\n");
+    return 2;
+  }
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
+  if (tls) {
+    cfg.load<caf::openssl::manager>();
+    cfg.set("openssl.certificate", opts.tls_cert);
+    cfg.set("openssl.key", opts.tls_key);
+    cfg.set("openssl.cafile", opts.tls_ca);
+  }
   cfg.add_message_types<caf::id_block::ees>();
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));

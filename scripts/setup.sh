@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config
-  libcaf-dev libssl-dev
+  libcaf-dev libssl-dev openssl
   librocksdb-dev libspdlog-dev libfmt-dev nlohmann-json3-dev doctest-dev
   libyaml-cpp-dev
   clang-format python3

@@ -11,6 +11,11 @@ Scenario `main` (the default):
     catches up after SIGCONT;
 and finally stops every node with SIGTERM and expects exit code 0.
 
+Scenario `tls`: the cluster over mutual TLS (caf_openssl, certificates made
+with the openssl CLI): commits and a kill -9/restart over TLS, and a node
+(and a client) whose certificate and CA are not the cluster's cannot join
+until it is given the right ones (docs/tls.md).
+
 Scenario `snapshot`: a follower that was down (kill -9) while the leader
 snapshotted and compacted its log past the follower's last index catches up
 by InstallSnapshot, not by log replay (its status counts installed
@@ -21,7 +26,7 @@ Every wait is a bounded poll on a condition. Every process started is
 stopped by PID at the end, also on failure. Python 3 standard library only.
 
 usage: cluster_test.py --node PATH/ees-node --ctl PATH/eesctl
-                       [--scenario main|snapshot] [--keep]
+                       [--scenario main|snapshot|tls] [--keep]
 """
 
 import argparse
@@ -66,29 +71,42 @@ class Cluster:
         self.ports = dict(zip([1, 2, 3], free_ports(3)))
         self.procs = {}
         self.logs = {}
+        # Extra config lines per node (TLS keys) and the TLS arguments of
+        # eesctl (empty: plain TCP).
+        self.extra = {}
+        self.ctl_tls = []
+        self.snapshot_threshold = snapshot_threshold
         for i in self.ports:
-            data = os.path.join(root, f"node-{i}")
-            os.makedirs(data, exist_ok=True)
-            lines = [
-                f"ees.cluster.node-id={i}",
-                f"ees.cluster.listen=127.0.0.1:{self.ports[i]}",
-            ]
-            for k, (j, p) in enumerate(sorted(self.ports.items())):
-                lines.append(f"ees.cluster.peers[{k}]={j}@127.0.0.1:{p}")
-            lines.append(f"ees.cluster.raft.data-dir={data}")
-            for g in GROUPS:
-                lines.append(f"ees.cluster.raft.groups[{g}].peers=1,2,3")
-            lines += [
-                "ees.cluster.raft.heartbeat-ms=50",
-                "ees.cluster.raft.election-ms=500",
-                "ees.cluster.raft.rpc-timeout-ms=1000",
-                # Snapshots and log compaction happen during the test.
-                "ees.cluster.raft.snapshot.threshold=" + str(
-                    snapshot_threshold or os.environ.get(
-                        "EES_IT_SNAPSHOT_THRESHOLD", "2000")),
-            ]
-            with open(self.config(i), "w") as f:
-                f.write("\n".join(lines) + "\n")
+            self.write_config(i)
+
+    def write_config(self, i, extra=None):
+        """(Re)writes node i's config; `extra` lines are kept for later
+        rewrites."""
+        if extra is not None:
+            self.extra[i] = list(extra)
+        data = os.path.join(self.root, f"node-{i}")
+        os.makedirs(data, exist_ok=True)
+        lines = [
+            f"ees.cluster.node-id={i}",
+            f"ees.cluster.listen=127.0.0.1:{self.ports[i]}",
+        ]
+        for k, (j, p) in enumerate(sorted(self.ports.items())):
+            lines.append(f"ees.cluster.peers[{k}]={j}@127.0.0.1:{p}")
+        lines.append(f"ees.cluster.raft.data-dir={data}")
+        for g in GROUPS:
+            lines.append(f"ees.cluster.raft.groups[{g}].peers=1,2,3")
+        lines += [
+            "ees.cluster.raft.heartbeat-ms=50",
+            "ees.cluster.raft.election-ms=500",
+            "ees.cluster.raft.rpc-timeout-ms=1000",
+            # Snapshots and log compaction happen during the test.
+            "ees.cluster.raft.snapshot.threshold=" + str(
+                self.snapshot_threshold or os.environ.get(
+                    "EES_IT_SNAPSHOT_THRESHOLD", "2000")),
+        ]
+        lines += self.extra.get(i, [])
+        with open(self.config(i), "w") as f:
+            f.write("\n".join(lines) + "\n")
 
     def config(self, i):
         return os.path.join(self.root, f"node-{i}.properties")
@@ -142,8 +160,11 @@ class Cluster:
             if p.poll() is not None:
                 raise AssertionError(f"node {i} exited with {p.returncode}")
 
-    def ctl(self, i, *args, timeout=60):
+    def ctl(self, i, *args, timeout=60, tls=None):
+        """Runs eesctl against node i (over TLS with `tls` arguments, by
+        default the cluster's); returns (exit code, stdout)."""
         cmd = [self.ctl_bin, "--connect", self.addr(i)]
+        cmd += self.ctl_tls if tls is None else tls
         cmd += [str(a) for a in args]
         try:
             r = subprocess.run(cmd, stdout=subprocess.PIPE,
@@ -153,8 +174,9 @@ class Cluster:
             return 124, ""
         return r.returncode, r.stdout
 
-    def status(self, i, group):
-        rc, out = self.ctl(i, "--timeout-ms", 1000, "status", group, timeout=10)
+    def status(self, i, group, tls=None):
+        rc, out = self.ctl(i, "--timeout-ms", 1000, "status", group, timeout=10,
+                           tls=tls)
         if rc != 0 or not out.strip():
             return None
         return dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
@@ -242,7 +264,7 @@ def scenario_main(cluster):
     for g in GROUPS:
         count, h = cluster.wait_converged(g, nodes, acked[g], 60)
         assert count == acked[g], (g, count, acked[g])
-        log(f"(a) {g}: all replicas count={count} hash={h}")
+        log(f"(a) {g}: all replicas keys={count} hash={h}")
     log(f"(a) RESULT 10000 commands in {res['seconds']} s = "
         f"{res['throughput']}/s, p50 {res['p50_ms']} ms, "
         f"p99 {res['p99_ms']} ms")
@@ -278,7 +300,7 @@ def scenario_main(cluster):
     cluster.start(old_leader)
     count, h = cluster.wait_converged("orders", nodes, acked["orders"], 60)
     log(f"(b) RESULT restarted node {old_leader} caught up "
-        f"(count={count} hash={h}) in {(time.monotonic()-t1)*1000:.0f} ms")
+        f"(keys={count} hash={h}) in {(time.monotonic()-t1)*1000:.0f} ms")
     cluster.wait_converged("billing", nodes, acked["billing"], 60)
 
     # (c) kill -9 all three, restart: nothing acknowledged is lost.
@@ -292,7 +314,7 @@ def scenario_main(cluster):
     for g in GROUPS:
         count, h = cluster.wait_converged(g, nodes, acked[g], 60)
         assert count >= acked[g], (g, count, acked[g])
-        log(f"(c) {g}: count={count} >= acknowledged {acked[g]}, "
+        log(f"(c) {g}: keys={count} >= acknowledged {acked[g]}, "
             f"hash={h} on all replicas")
     t_conv = time.monotonic() - t2
     leader, _ = cluster.wait_leader("orders", nodes, 30)
@@ -323,7 +345,7 @@ def scenario_main(cluster):
     t4 = time.monotonic()
     count, h = cluster.wait_converged("billing", nodes, acked["billing"],
                                       60)
-    log(f"(d) RESULT node {leader} resumed and caught up (count={count} "
+    log(f"(d) RESULT node {leader} resumed and caught up (keys={count} "
         f"hash={h}) in {(time.monotonic()-t4)*1000:.0f} ms")
 
     # Clean shutdown: SIGTERM by PID, exit code 0.
@@ -388,7 +410,7 @@ def scenario_snapshot(cluster):
     assert sent, "no leader logged sending a snapshot"
     log(f"(snapshot) RESULT follower node {follower} caught up by "
         f"InstallSnapshot (installed={after['installed']}, its log starts "
-        f"after index {after['snapshot']}, count={count} hash={digest} on "
+        f"after index {after['snapshot']}, keys={count} hash={digest} on "
         f"all replicas) {t_caught_up*1000:.0f} ms after its restart")
     # Replication continues normally after the install.
     rc, res = cluster.bench(leader, group, 100, 8, "s3")
@@ -400,9 +422,122 @@ def scenario_snapshot(cluster):
         assert code == 0, f"node {i} exited with {code} on SIGTERM"
 
 
+def make_certs(root):
+    """A CA, certificates for nodes 1-3 and for eesctl signed by it, and a
+    rogue CA with a certificate of its own, made with the openssl CLI (EC
+    P-256). Returns {name: (cert, key)} plus "ca" and "rogue-ca" paths."""
+    d = os.path.join(root, "tls")
+    os.makedirs(d, exist_ok=True)
+
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    out = {}
+    for ca in ["ca", "rogue-ca"]:
+        run("req", "-x509", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+            "-subj", f"/CN=ees-test-{ca}", "-keyout", f"{d}/{ca}.key",
+            "-out", f"{d}/{ca}.pem")
+        out[ca] = f"{d}/{ca}.pem"
+    for name, ca in [("node1", "ca"), ("node2", "ca"), ("node3", "ca"),
+                     ("client", "ca"), ("rogue", "rogue-ca")]:
+        run("req", "-newkey", "ec", "-pkeyopt",
+            "ec_paramgen_curve:prime256v1", "-nodes", "-subj",
+            f"/CN={name}", "-keyout", f"{d}/{name}.key",
+            "-out", f"{d}/{name}.csr")
+        run("x509", "-req", "-in", f"{d}/{name}.csr", "-CA", f"{d}/{ca}.pem",
+            "-CAkey", f"{d}/{ca}.key", "-CAcreateserial", "-days", "2",
+            "-out", f"{d}/{name}.pem")
+        out[name] = (f"{d}/{name}.pem", f"{d}/{name}.key")
+    return out
+
+
+def scenario_tls(cluster):
+    """The 3-node cluster over mutual TLS (caf_openssl): commits, a kill -9
+    and restart, and a node whose certificate and CA are not the cluster's
+    cannot join (nor can such a client) until it gets the right ones."""
+    certs = make_certs(cluster.root)
+
+    def node_keys(cert, key, ca):
+        return [f"ees.cluster.tls.certificate={cert}",
+                f"ees.cluster.tls.private-key={key}",
+                f"ees.cluster.tls.ca-file={ca}"]
+
+    def ctl_args(cert, key, ca):
+        return ["--tls-cert", cert, "--tls-key", key, "--tls-ca", ca]
+
+    good = {i: node_keys(*certs[f"node{i}"], certs["ca"]) for i in [1, 2, 3]}
+    rogue_keys = node_keys(*certs["rogue"], certs["rogue-ca"])
+    cluster.ctl_tls = ctl_args(*certs["client"], certs["ca"])
+    rogue_ctl = ctl_args(*certs["rogue"], certs["rogue-ca"])
+    group = "orders"
+    for i in [1, 2]:
+        cluster.write_config(i, good[i])
+    # Node 3 has a certificate of another CA and trusts only that CA.
+    cluster.write_config(3, rogue_keys)
+    for i in [1, 2, 3]:
+        cluster.start(i)
+    leader, term = cluster.wait_leader(group, [1, 2], 30)
+    log(f"(tls) {group}: leader node {leader} term {term} among nodes 1, 2")
+    acked = 0
+    rc, res = cluster.bench(leader, group, 1000, 32, "t1")
+    assert rc == 0 and int(res["acked"]) == 1000, res
+    acked += 1000
+    cluster.wait_converged(group, [1, 2], acked, 60)
+    log(f"(tls) RESULT 1000 commands over TLS: {res['throughput']}/s, "
+        f"p50 {res['p50_ms']} ms, p99 {res['p99_ms']} ms")
+    # Negative: the rogue node never joined. It runs (its own client sees
+    # it) but knows no leader and applied nothing.
+    st3 = cluster.status(3, group, tls=rogue_ctl)
+    assert st3, "the rogue node 3 does not answer its own client"
+    assert st3["leader"] == "0" and int(st3["keys"]) == 0, st3
+    for i in [1, 2]:
+        assert "connected to peer 3" not in cluster.log_text(i), \
+            f"node {i} connected to the rogue node 3"
+    assert "connected to peer" not in cluster.log_text(3), \
+        "the rogue node 3 connected to a peer"
+    assert re.search(r"connect to peer [12] at \S+ failed",
+                     cluster.log_text(3)), "node 3 logged no refused connect"
+    # Nor does a client without the right certificate, or without TLS, get
+    # an answer from a cluster node.
+    assert cluster.status(leader, group, tls=rogue_ctl) is None, \
+        "a client with a rogue certificate got a status"
+    assert cluster.status(leader, group, tls=[]) is None, \
+        "a plain TCP client got a status from a TLS node"
+    log("(tls) RESULT node 3 with a certificate of another CA did not join "
+        "(leader=0 keys=0 on it; no connection either way); rogue and plain "
+        "clients refused")
+    # With the right certificate and CA it joins and catches up.
+    assert cluster.stop(3) == 0
+    cluster.write_config(3, good[3])
+    t0 = time.monotonic()
+    cluster.start(3)
+    count, digest = cluster.wait_converged(group, [1, 2, 3], acked, 60)
+    log(f"(tls) RESULT node 3 with the cluster's CA joined and caught up "
+        f"(keys={count} hash={digest}) in "
+        f"{(time.monotonic() - t0) * 1000:.0f} ms")
+    # A peer dying mid-connection (an unclean TLS end on the survivors'
+    # side) leaves the other connections working.
+    leader, term = cluster.wait_leader(group, [1, 2, 3], 30)
+    victim = next(i for i in [1, 2, 3] if i != leader)
+    cluster.kill9(victim)
+    rc, res = cluster.bench(leader, group, 500, 16, "t2")
+    assert rc == 0 and int(res["acked"]) == 500, res
+    acked += 500
+    cluster.start(victim)
+    count, digest = cluster.wait_converged(group, [1, 2, 3], acked, 60)
+    log(f"(tls) RESULT kill -9 of node {victim}: writes continued, it "
+        f"restarted and caught up (keys={count} hash={digest})")
+    for i in [1, 2, 3]:
+        code = cluster.stop(i)
+        assert code == 0, f"node {i} exited with {code} on SIGTERM"
+
+
 SCENARIOS = {
     "main": (scenario_main, None),
     "snapshot": (scenario_snapshot, 100),
+    "tls": (scenario_tls, None),
 }
 
 

@@ -9,6 +9,7 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_system.hpp>
+#include <caf/io/middleman_actor.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -46,6 +47,9 @@ struct client_options {
   std::chrono::milliseconds backoff{25};
   /// Prefix of the request ids `next_request_id` makes; random when empty.
   std::string client_id;
+  /// Who dials the endpoints: null for the system's middleman (plain TCP);
+  /// `sys.openssl_manager().actor_handle()` for TLS (docs/tls.md).
+  caf::io::middleman_actor connector;
 };
 
 /// The outcome of one call.
