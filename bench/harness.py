@@ -40,23 +40,24 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 # Per-mode parameters; every system runs with the same ones. dur_s/warmup_s:
 # measured window and unrecorded lead-in of each W1-W4 run; the failover
 # probe runs probe_s after its first acknowledged write and the leader is
-# killed kill_after_s after that write.
+# killed kill_after_s after that write. W6 writes fill_keys keys but stops
+# issuing writes after fill_limit_s (the keys actually written are reported).
 PROFILES = {
     "smoke": dict(
         warmup_s=0.0, cluster_warmup_s=0.0, dur_s=1.0,
         w1_conc=[1, 16], w2_conc=[1], w4_clients=[2],
         probe_s=5.0, kill_after_s=1.0, failover_trials=1,
-        saturated_s=2.0, fill_keys=500, fio_s=1, settle_s=0.5),
+        saturated_s=2.0, fill_keys=500, fill_limit_s=10, fio_s=1, settle_s=0.5),
     "quick": dict(
-        warmup_s=0.5, cluster_warmup_s=2.0, dur_s=2.0,
+        warmup_s=0.5, cluster_warmup_s=2.0, dur_s=1.5,
         w1_conc=[1, 16, 64, 256], w2_conc=[1, 64], w4_clients=[2, 16],
-        probe_s=6.0, kill_after_s=1.5, failover_trials=2,
-        saturated_s=6.0, fill_keys=10000, fio_s=2, settle_s=1.0),
+        probe_s=4.0, kill_after_s=1.0, failover_trials=2,
+        saturated_s=5.0, fill_keys=10000, fill_limit_s=5, fio_s=1, settle_s=0.5),
     "full": dict(
         warmup_s=2.0, cluster_warmup_s=5.0, dur_s=10.0,
         w1_conc=[1, 16, 64, 256], w2_conc=[1, 64], w4_clients=[2, 16],
         probe_s=8.0, kill_after_s=2.0, failover_trials=10,
-        saturated_s=60.0, fill_keys=100000, fio_s=5, settle_s=2.0),
+        saturated_s=60.0, fill_keys=100000, fill_limit_s=240, fio_s=5, settle_s=2.0),
 }
 VALUE_SIZE = 256
 KEYS = 1000              # key space of W1 puts and W2 reads
@@ -334,9 +335,13 @@ class RatisCluster(Cluster):
         ports = free_ports(3)
         self.members = [Member(i + 1, f"127.0.0.1:{ports[i]}", os.path.join(workdir, f"n{i + 1}"))
                         for i in range(3)]
+        # Servers run from a private copy: a JVM loads classes lazily from its
+        # jar, so a rebuild during the run would break running members.
+        self.server_jar = os.path.join(workdir, "ratis-bench.jar")
+        shutil.copyfile(self.jar, self.server_jar)
 
     def member_cmd(self, m):
-        return ["java", "-jar", self.jar, "server", "--id", str(m.idx),
+        return ["java", "-jar", self.server_jar, "server", "--id", str(m.idx),
                 "--peers", self.endpoints, "--data-dir", m.data_dir]
 
 
@@ -459,10 +464,11 @@ class Runner:
             # W6 first, on the fresh cluster: idle RSS, then after filling keys.
             summary["rss_idle_mib"] = self.rss()
             fill = self.measured("W6 fill", "fill", concurrency=FILL_CONCURRENCY,
-                                 keys=p["fill_keys"], duration_s=600)
+                                 keys=p["fill_keys"], duration_s=p["fill_limit_s"])
             time.sleep(p["settle_s"])
             summary["rss_filled_mib"] = self.rss()
-            summary["fill_keys"] = p["fill_keys"]
+            summary["fill_keys"] = fill["ops"]
+            summary["fill_target_keys"] = p["fill_keys"]
             summary["fill_errors"] = fill["errors"]
             if p["cluster_warmup_s"] > 0:  # JIT / caches; not recorded
                 run_loadgen(c, "put", concurrency=16, duration_s=p["cluster_warmup_s"], keys=KEYS)
@@ -519,10 +525,10 @@ class Runner:
                            "kill_ts": kill_ts, "probe_errors": res["errors"],
                            "probe_ops": res["ops"], "first_ack": res.get("first_ack"),
                            "last_ack": res.get("last_ack"), "gaps": res.get("gaps", [])[:20]})
-            log(f"{c.name} W5 trial {i + 1}: killed leader {victim.endpoint} (pid {victim.pid}); "
+            log(f"{c.name} W5 trial {i + 1}: killed leader {victim.endpoint}; "
                 f"next ack after {ms} ms")
-            c.start_member(victim)  # same data dir and port
-        c.wait_ready()
+            if i + 1 < p["failover_trials"]:
+                c.start_member(victim)  # same data dir and port; the next trial waits for it
         out["failover_trials"] = trials
         return out
 
@@ -617,7 +623,8 @@ def summarize(runs, extra):
         m[f"W5 leader changes, {extra['saturated_s']:.0f}s saturated"] = extra["leader_changes"]
     if "rss_idle_mib" in extra:
         m["W6 RSS idle MiB (max node)"] = max(extra["rss_idle_mib"])
-        m[f"W6 RSS after {extra['fill_keys']} keys MiB (max node)"] = max(extra["rss_filled_mib"])
+        m["W6 keys written (256 B values)"] = extra["fill_keys"]
+        m["W6 RSS after the keys MiB (max node)"] = max(extra["rss_filled_mib"])
     w1 = [r for r in runs if r["label"].startswith("W1")]
     if w1:
         m["W1 loadgen cores (max)"] = max(r["loadgen_cores"] for r in w1)
@@ -626,6 +633,7 @@ def summarize(runs, extra):
 
 
 LOWER_IS_BETTER = ("ms", "MiB", "cores", "leader changes")
+NO_DIRECTION = ("keys written", "trials (recovered")
 
 
 def fmt(v):
@@ -675,7 +683,8 @@ def write_markdown(path, results):
                 b = results["systems"][ref]["summary"].get(k)
                 row.append(f"{a / b:.2f}x" if isinstance(a, (int, float)) and isinstance(b, (int, float))
                            and b else "")
-            row.append("lower" if any(t in k for t in LOWER_IS_BETTER) else "higher")
+            row.append("" if any(t in k for t in NO_DIRECTION)
+                       else "lower" if any(t in k for t in LOWER_IS_BETTER) else "higher")
             lines.append("| " + " | ".join(row) + " |")
         lines.append("")
         lines.append("Load generator CPU share (measured window; cores = CPU seconds / wall "

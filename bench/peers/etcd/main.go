@@ -76,6 +76,8 @@ func fatalf(format string, args ...any) {
 	os.Exit(2)
 }
 
+// newClient returns a client that has completed one read, so connection
+// set-up happens before any measured window.
 func newClient(o options) *clientv3.Client {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   o.endpoints,
@@ -84,6 +86,11 @@ func newClient(o options) *clientv3.Client {
 	})
 	if err != nil {
 		fatalf("connect: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := cli.Get(ctx, "bench/connect"); err != nil {
+		fmt.Fprintf(os.Stderr, "etcd-loadgen: connect: %v\n", err)
 	}
 	return cli
 }
@@ -212,9 +219,12 @@ func main() {
 	value := make([]byte, o.valueSize)
 	rand.New(rand.NewSource(1)).Read(value)
 	val := string(value)
-	now := time.Now()
-	w := window{start: now.Add(secs(o.warmupS))}
-	w.end = w.start.Add(secs(o.durationS))
+	// The measured window starts warmup-s after the clients are connected.
+	newWindow := func() window {
+		w := window{start: time.Now().Add(secs(o.warmupS))}
+		w.end = w.start.Add(secs(o.durationS))
+		return w
+	}
 
 	switch o.workload {
 	case "leader":
@@ -222,6 +232,7 @@ func main() {
 	case "put":
 		cli := newClient(o)
 		defer cli.Close()
+		w := newWindow()
 		r, u, s := runWorkers(o.concurrency, w, func(int) (time.Duration, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), o.opTimeout)
 			defer cancel()
@@ -230,20 +241,20 @@ func main() {
 		})
 		emit(baseResult(o, r, w, o.durationS, u, s))
 	case "get":
+		// Reads keys of the --keys space; earlier puts wrote them (a missing
+		// key costs the same linearizable read).
 		cli := newClient(o)
 		defer cli.Close()
-		fill(cli, o, val, min(o.keys, 1000)) // keys read below exist
-		w = window{start: time.Now().Add(secs(o.warmupS))}
-		w.end = w.start.Add(secs(o.durationS))
+		w := newWindow()
 		r, u, s := runWorkers(o.concurrency, w, func(int) (time.Duration, error) {
 			ctx, cancel := context.WithTimeout(context.Background(), o.opTimeout)
 			defer cancel()
-			_, err := cli.Get(ctx, key(rand.Intn(min(o.keys, 1000))))
+			_, err := cli.Get(ctx, key(rand.Intn(o.keys)))
 			return 0, err
 		})
 		emit(baseResult(o, r, w, o.durationS, u, s))
 	case "lock", "contended":
-		lockWorkload(o, w)
+		lockWorkload(o)
 	case "failover-probe":
 		failoverProbe(o, val)
 	case "fill":
@@ -251,7 +262,7 @@ func main() {
 		defer cli.Close()
 		u0, s0 := cpuSeconds()
 		t0 := time.Now()
-		r := fill(cli, o, val, o.keys)
+		r := fill(cli, o, val, o.keys, secs(o.durationS))
 		t1 := time.Now()
 		u1, s1 := cpuSeconds()
 		emit(baseResult(o, r, window{t0, t1}, t1.Sub(t0).Seconds(), u1-u0, s1-s0))
@@ -262,12 +273,13 @@ func main() {
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
 
-// fill writes keys 0..n-1 once each with o.concurrency workers.
-func fill(cli *clientv3.Client, o options, val string, n int) recorder {
+// fill writes keys 0..n-1 once each with o.concurrency workers, giving up
+// after limit.
+func fill(cli *clientv3.Client, o options, val string, n int, limit time.Duration) recorder {
 	var next atomic.Int64
 	recs := make([]recorder, o.concurrency)
 	var wg sync.WaitGroup
-	deadline := time.Now().Add(secs(max(o.durationS, 600)))
+	deadline := time.Now().Add(limit)
 	for i := 0; i < o.concurrency; i++ {
 		wg.Add(1)
 		go func(r *recorder) {
@@ -305,7 +317,7 @@ func fill(cli *clientv3.Client, o options, val string, n int) recorder {
 // one op = one acquisition (handoff), latency = acquire wait.
 // Every lock client is a separate clientv3.Client with its own Session
 // (lease), as separate processes would be.
-func lockWorkload(o options, w window) {
+func lockWorkload(o options) {
 	n := o.concurrency
 	if o.workload == "contended" {
 		n = o.clients
@@ -336,8 +348,7 @@ func lockWorkload(o options, w window) {
 		}
 	}()
 	// Workers start after the sessions exist; the window starts now.
-	now := time.Now()
-	w = window{start: now.Add(secs(o.warmupS))}
+	w := window{start: time.Now().Add(secs(o.warmupS))}
 	w.end = w.start.Add(secs(o.durationS))
 	contended := o.workload == "contended"
 	// One op = acquire + release (r.lat); its acquire part goes to r.aux.

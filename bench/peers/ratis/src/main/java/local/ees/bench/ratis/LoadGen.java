@@ -101,8 +101,21 @@ final class LoadGen {
     new Random(1).nextBytes(value);
   }
 
+  /**
+   * A RaftClient that has completed one read, so connection set-up and the
+   * leader redirect happen before any measured window.
+   */
   private RaftClient newClient() {
-    return RaftClient.newBuilder().setProperties(new RaftProperties()).setRaftGroup(group).build();
+    RaftClient c =
+        RaftClient.newBuilder().setProperties(new RaftProperties()).setRaftGroup(group).build();
+    try {
+      c.async().sendReadOnly(Ops.get("bench/connect")).get(30, TimeUnit.SECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      System.err.println("ratis-loadgen: connect: " + e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return c;
   }
 
   private List<RaftClient> clientPool(int workers) {
@@ -132,19 +145,16 @@ final class LoadGen {
       case "leader": return leader();
       case "put": return asyncRun(concurrency, (c, w) -> c.async().send(
           Ops.put(key(ThreadLocalRandom.current().nextInt(keys)), value)));
-      case "get": {
-        int readKeys = Math.min(keys, 1000);
-        fill(readKeys, 64);
+      case "get": // keys of the --keys space, written by earlier puts
         return asyncRun(concurrency, (c, w) -> c.async().sendReadOnly(
-            Ops.get(key(ThreadLocalRandom.current().nextInt(readKeys)))));
-      }
+            Ops.get(key(ThreadLocalRandom.current().nextInt(keys)))));
       case "lock":
       case "contended": return locks();
       case "failover-probe": return failoverProbe();
       case "fill": {
         double[] c0 = Stats.cpuSeconds();
         long t0 = System.nanoTime();
-        Result r = fill(keys, concurrency);
+        Result r = fill(keys, concurrency, durationS);
         long t1 = System.nanoTime();
         double[] c1 = Stats.cpuSeconds();
         return result(r, t0, t1, (t1 - t0) / 1e9, c1[0] - c0[0], c1[1] - c0[1]);
@@ -295,24 +305,30 @@ final class LoadGen {
     }
   }
 
-  /** Writes keys 0..n-1 once each with `workers` in flight. */
-  private Result fill(int n, int workers) throws Exception {
+  /**
+   * Writes keys 0..n-1 once each with `workers` in flight; issues no new
+   * write after limitS seconds.
+   */
+  private Result fill(int n, int workers, double limitS) throws Exception {
     List<RaftClient> pool = clientPool(workers);
     AtomicInteger next = new AtomicInteger();
     Result all = new Result();
+    long deadline = System.nanoTime() + (long) (limitS * 1e9);
     List<CompletableFuture<Void>> chains = new ArrayList<>();
     for (int w = 0; w < workers; w++) {
       RaftClient c = pool.get(w % pool.size());
-      chains.add(fillChain(c, next, n, all));
+      chains.add(fillChain(c, next, n, deadline, all));
     }
-    CompletableFuture.allOf(chains.toArray(new CompletableFuture[0])).get(600, TimeUnit.SECONDS);
+    CompletableFuture.allOf(chains.toArray(new CompletableFuture[0]))
+        .get((long) limitS + opTimeoutMs / 1000 + 30, TimeUnit.SECONDS);
     closeAll(pool);
     return all;
   }
 
-  private CompletableFuture<Void> fillChain(RaftClient c, AtomicInteger next, int n, Result all) {
+  private CompletableFuture<Void> fillChain(RaftClient c, AtomicInteger next, int n,
+      long deadline, Result all) {
     int k = next.getAndIncrement();
-    if (k >= n) {
+    if (k >= n || System.nanoTime() > deadline) {
       return CompletableFuture.completedFuture(null);
     }
     long t0 = System.nanoTime();
@@ -329,7 +345,7 @@ final class LoadGen {
           }
           return null;
         })
-        .thenComposeAsync(v -> fillChain(c, next, n, all));
+        .thenComposeAsync(v -> fillChain(c, next, n, deadline, all));
   }
 
   /**
