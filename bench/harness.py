@@ -27,6 +27,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -614,9 +615,8 @@ def summarize(runs, extra):
             m[f"{label} wait p99 ms"] = r["p99_ms"]
     fo = [t["failover_ms"] for t in extra.get("failover_trials", []) if t["failover_ms"] is not None]
     if fo:
-        fo.sort()
-        m["W5 failover median ms"] = fo[len(fo) // 2]
-        m["W5 failover max ms"] = fo[-1]
+        m["W5 failover median ms"] = round(statistics.median(fo), 1)
+        m["W5 failover max ms"] = max(fo)
     m["W5 failover trials (recovered/total)"] = \
         f"{len(fo)}/{len(extra.get('failover_trials', []))}"
     if "leader_changes" in extra:

@@ -105,11 +105,11 @@ func cpuSeconds() (float64, float64) {
 	return tv(ru.Utime), tv(ru.Stime)
 }
 
-// window is the measured interval: operations that start before `start` or
-// end after `end` are not counted (warm-up and tail).
+// window is the measured interval: an operation counts if it completes inside
+// it (one that started during the warm-up counts with its full latency).
 type window struct{ start, end time.Time }
 
-func (w window) contains(t0, t1 time.Time) bool { return !t0.Before(w.start) && !t1.After(w.end) }
+func (w window) counts(t1 time.Time) bool { return !t1.Before(w.start) && !t1.After(w.end) }
 
 // recorder collects one worker's latencies; merged after the run.
 type recorder struct {
@@ -141,7 +141,7 @@ func runWorkers(n int, w window, op func(worker int) (time.Duration, error)) (re
 				t0 := time.Now()
 				aux, err := op(i)
 				t1 := time.Now()
-				if !w.contains(t0, t1) {
+				if !w.counts(t1) {
 					continue
 				}
 				if err != nil {

@@ -211,7 +211,7 @@ final class LoadGen {
 
   /**
    * Runs `workers` asynchronous op chains (each keeps one op in flight) for
-   * warm-up + duration; counts ops that start and end inside the window.
+   * warm-up + duration; counts ops that complete inside the window.
    */
   private Map<String, Object> asyncRun(int workers, AsyncOp op) throws Exception {
     List<RaftClient> pool = clientPool(workers);
@@ -291,7 +291,7 @@ final class LoadGen {
 
     private void record(long t0, RaftClientReply reply, Throwable err) {
       long t1 = System.nanoTime();
-      if (t0 < start || t1 > end) {
+      if (t1 < start || t1 > end) { // counts if it completes inside the window
         return;
       }
       synchronized (r) {
@@ -418,7 +418,7 @@ final class LoadGen {
         return;
       }
       long t1 = System.nanoTime();
-      if (t0 < start || t1 > end) {
+      if (t1 < start || t1 > end) { // counts if it completes inside the window
         continue;
       }
       synchronized (r) {
