@@ -57,8 +57,8 @@ PROFILES = {
     "full": dict(
         warmup_s=2.0, cluster_warmup_s=5.0, dur_s=10.0,
         w1_conc=[1, 16, 64, 256], w2_conc=[1, 64], w4_clients=[2, 16],
-        probe_s=8.0, kill_after_s=2.0, failover_trials=10,
-        saturated_s=60.0, fill_keys=100000, fill_limit_s=240, fio_s=5, settle_s=2.0),
+        probe_s=6.0, kill_after_s=2.0, failover_trials=10,
+        saturated_s=60.0, fill_keys=100000, fill_limit_s=120, fio_s=5, settle_s=2.0),
 }
 VALUE_SIZE = 256
 KEYS = 1000              # key space of W1 puts and W2 reads
@@ -652,7 +652,9 @@ def write_markdown(path, results):
     lines = [f"# Benchmark results ({results['mode']})", ""]
     meta = results["meta"]
     lines.append(f"{meta['date']} · {meta['host']} · {meta['cpus']} cores · kernel {meta['kernel']} · "
-                 f"harness wall time {results['elapsed_s']:.0f} s")
+                 f"harness wall time {results['elapsed_s']:.0f} s · load average (1 min) "
+                 f"{meta['loadavg_start'][0]:.1f} at start, {meta['loadavg_end'][0]:.1f} at end "
+                 f"(other work on the machine skews the numbers)")
     fio = results.get("fio", {})
     if "fsync" in fio and "iops" in fio["fsync"]:
         lines.append("")
@@ -784,7 +786,7 @@ def write_plot(path, results):
             a.bar([j + i * width for j in range(len(cats))], [d.get(c, 0) or 0 for c in cats],
                   width, label=s)
         a.set_xticks([j + width * (len(ok) - 1) / 2 for j in range(len(cats))])
-        a.set_xticklabels(cats, fontsize=8)
+        a.set_xticklabels(cats, fontsize=8, rotation=20, ha="right")
         a.set_title(title)
         a.set_ylabel(ylabel)
         a.legend(fontsize=8)
@@ -837,7 +839,8 @@ def main():
     results = {"mode": args.mode, "profile": prof,
                "meta": {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(),
                         "cpus": os.cpu_count(), "kernel": platform.release(),
-                        "value_size": VALUE_SIZE, "keys": KEYS},
+                        "value_size": VALUE_SIZE, "keys": KEYS,
+                        "loadavg_start": os.getloadavg()},
                "systems": {}}
     failed = False
     try:
@@ -866,7 +869,9 @@ def main():
                 results["systems"][name] = {"status": "failed", "reason": str(e), "runs": runner.runs}
             finally:
                 cl.stop()
-                results["systems"][name]["elapsed_s"] = round(time.time() - t0, 1)
+                st = results["systems"].setdefault(
+                    name, {"status": "interrupted", "reason": "stopped by a signal", "runs": runner.runs})
+                st["elapsed_s"] = round(time.time() - t0, 1)
                 log(f"{name}: done in {time.time() - t0:.0f}s")
     except KeyboardInterrupt as e:
         failed = True
@@ -875,10 +880,12 @@ def main():
     finally:
         PROCS.stop_all()
     results["elapsed_s"] = round(time.time() - t_start, 1)
+    results["meta"]["loadavg_end"] = os.getloadavg()
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     write_markdown(os.path.join(args.out, "results.md"), results)
-    png = plot_file(os.path.join(args.out, "results.json"), os.path.join(args.out, "results.png"))
+    png = any(v["status"] == "ok" for v in results["systems"].values()) and \
+        plot_file(os.path.join(args.out, "results.json"), os.path.join(args.out, "results.png"))
     log(f"wrote {args.out}/results.md, results.json" + (", results.png" if png else "")
         + f" in {results['elapsed_s']:.0f}s")
     print(open(os.path.join(args.out, "results.md")).read())
