@@ -106,7 +106,10 @@ using replica_actor = caf::typed_actor<
   // Returns the replica's role, term, leader and indexes.
   caf::replies_to<atom::status>::with<replica_status>,
   // Overrides the snapshot threshold of this group (0: never snapshot).
-  caf::reacts_to<atom::threshold, std::uint64_t>>;
+  caf::reacts_to<atom::threshold, std::uint64_t>,
+  // The connection to node `id` was lost: a follower of `id` campaigns at
+  // once instead of waiting out its election timeout.
+  caf::reacts_to<atom::peer_down, node_id>>;
 
 /// The SERVER actor interface: the RaftServer of one process.
 using server_actor = peer_actor::extend<

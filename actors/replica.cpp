@@ -146,6 +146,44 @@ caf::result<std::string> replica_state::propose(const std::string& command) {
   return rp;
 }
 
+void replica_state::on_peer_down(node_id id) {
+  if (starting || core->leader() != id
+      || core->current_role() != raft::role::follower)
+    return;
+  // Rank among the surviving voters, by id: the first campaigns now, the
+  // next one tick later if still leaderless, and so on, so that survivors
+  // told at the same instant do not split the vote.
+  std::uint32_t rank = 0;
+  for (auto v : core->config().voters) {
+    if (v == core->id())
+      break;
+    if (v != id)
+      ++rank;
+  }
+  lost_leader = id;
+  campaign_in = rank;
+  maybe_campaign_early();
+}
+
+void replica_state::maybe_campaign_early() {
+  if (campaign_in < 0)
+    return;
+  if (campaign_in > 0) {
+    --campaign_in;
+    return;
+  }
+  campaign_in = -1;
+  auto leader = core->leader();
+  if (core->current_role() != raft::role::follower
+      || (leader != lost_leader && leader != no_node))
+    return; // Someone else leads already.
+  spdlog::info("g={} n={} t={} lost the connection to leader {}: campaigning",
+               group.value, core->id().value, core->current_term().value,
+               lost_leader.value);
+  core->campaign();
+  flush();
+}
+
 void replica_state::maybe_advance_clock() {
   if (!leading || deadline < 0 || advancing.value > 0 || starting)
     return;
@@ -501,6 +539,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
   return {
     [self](atom::tick) {
       self->state.core->tick();
+      self->state.maybe_campaign_early();
       self->state.maybe_advance_clock();
       self->state.flush();
     },
@@ -522,6 +561,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
       st.threshold_overridden = true;
       st.maybe_snapshot();
     },
+    [self](atom::peer_down, node_id id) { self->state.on_peer_down(id); },
   };
 }
 

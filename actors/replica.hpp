@@ -65,6 +65,15 @@ struct replica_state {
   /// Proposes `command` stamped with the leader's clock.
   caf::result<std::string> propose(const std::string& command);
 
+  /// The connection to `id` was lost. A follower of `id` campaigns without
+  /// waiting out its election timeout (§5.2 needs *some* timeout; an early
+  /// one is safe, and pre-vote with the voters' leader lease keeps it from
+  /// disrupting a leader that is alive for the others, thesis §9.6).
+  void on_peer_down(node_id id);
+
+  /// Runs the early campaign `on_peer_down` scheduled, when it is due.
+  void maybe_campaign_early();
+
   /// Leader: proposes an empty command (a clock advance) once the wall
   /// clock passed the state machine's next deadline, so leases expire in
   /// replicated time even when no client writes.
@@ -136,6 +145,10 @@ struct replica_state {
   std::int64_t deadline = -1;
   /// The index of the clock advance in flight (0: none).
   log_index advancing;
+  /// An early campaign after losing the connection to `lost_leader`: due in
+  /// this many ticks, -1 for none.
+  int campaign_in = -1;
+  node_id lost_leader;
 };
 
 /// The largest command a client may propose (bytes).

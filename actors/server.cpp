@@ -437,11 +437,17 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       self->state.on_tick(generation);
     },
     [self](atom::connect_peer, node_id id, peer_actor& peer) {
-      // A null handle means the transport lost the peer.
-      if (peer)
-        self->state.peers[id] = std::move(peer);
-      else
-        self->state.peers.erase(id);
+      auto& st = self->state;
+      if (peer) {
+        st.peers[id] = std::move(peer);
+        return;
+      }
+      // A null handle means the transport lost the peer (its process died
+      // or the link broke): followers of it need not wait for a timeout.
+      st.peers.erase(id);
+      for (auto& [group, hosted] : st.groups)
+        if (hosted.replica)
+          self->send(hosted.replica, atom::peer_down_v, id);
     },
     [self](atom::register_, group_id group, raft::membership& voters,
            cluster::state_machine_ptr& machine) {

@@ -72,6 +72,7 @@ CAF_ADD_ATOM(ees, ees::atom, subscribe, "subscribe")
 CAF_ADD_ATOM(ees, ees::atom, notify, "notify")
 CAF_ADD_ATOM(ees, ees::atom, event, "event")
 CAF_ADD_ATOM(ees, ees::atom, digest, "digest")
+CAF_ADD_ATOM(ees, ees::atom, peer_down, "peer_down")
 
 namespace ees::actors {
 

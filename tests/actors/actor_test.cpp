@@ -301,6 +301,45 @@ TEST_CASE_FIXTURE(fixture, "groups are registered and unregistered at "
   CHECK(propose(*leader1, g1, "still-here"));
 }
 
+TEST_CASE_FIXTURE(fixture, "followers campaign at once when the "
+                           "leader's connection is lost, not after a timeout") {
+  start_group(g1);
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  auto old_term = status(*leader, g1)->term;
+  std::vector<std::size_t> survivors;
+  for (std::size_t i = 0; i < 3; ++i)
+    if (i != *leader)
+      survivors.push_back(i);
+  auto new_leader = [&]() -> std::optional<std::size_t> {
+    for (auto i : survivors) {
+      auto st = status(i, g1);
+      if (st && st->current_role == raft::role::leader && st->term > old_term)
+        return i;
+    }
+    return std::nullopt;
+  };
+  // The leader's process dies. Without news of it, the followers wait for
+  // their election timeout (>= 5 ticks): nothing happens in 2 ticks.
+  cluster::stop_raft_server(servers[*leader]);
+  sched.run();
+  tick(2);
+  CHECK_FALSE(new_leader());
+  // The transports report the lost connection: a new leader within 2 ticks
+  // (one pre-vote and one vote round; the ticks only deliver timers).
+  for (auto i : survivors)
+    self->send(servers[i].server, atom::connect_peer_v, node_id{*leader + 1},
+               peer_actor{});
+  sched.run();
+  auto elected = new_leader();
+  for (int t = 0; t < 2 && !elected; ++t) {
+    tick();
+    elected = new_leader();
+  }
+  REQUIRE(elected);
+  CHECK(propose(*elected, g1, "after-failover"));
+}
+
 TEST_CASE_FIXTURE(fixture, "a killed replica is restarted from disk") {
   start_group(g1);
   auto leader = await_leader(g1);
