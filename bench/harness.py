@@ -46,9 +46,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROFILES = {
     "smoke": dict(
         warmup_s=0.0, cluster_warmup_s=0.0, dur_s=1.0,
-        w1_conc=[1, 16], w2_conc=[1], w4_clients=[2],
+        w1_conc=[4], w2_conc=[4], w4_clients=[2],
         probe_s=5.0, kill_after_s=1.0, failover_trials=1,
-        saturated_s=2.0, fill_keys=500, fill_limit_s=10, fio_s=1, settle_s=0.5),
+        saturated_s=1.0, fill_keys=500, fill_limit_s=10, fio_s=1, settle_s=0.5),
     "quick": dict(
         warmup_s=0.5, cluster_warmup_s=2.0, dur_s=1.5,
         w1_conc=[1, 16, 64, 256], w2_conc=[1, 64], w4_clients=[2, 16],
