@@ -46,9 +46,9 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 PROFILES = {
     "smoke": dict(
         warmup_s=0.0, cluster_warmup_s=0.0, dur_s=1.0,
-        w1_conc=[1, 16], w2_conc=[1], w4_clients=[2],
+        w1_conc=[4], w2_conc=[4], w4_clients=[2],
         probe_s=5.0, kill_after_s=1.0, failover_trials=1,
-        saturated_s=2.0, fill_keys=500, fill_limit_s=10, fio_s=1, settle_s=0.5),
+        saturated_s=1.0, fill_keys=500, fill_limit_s=10, fio_s=1, settle_s=0.5),
     "quick": dict(
         warmup_s=0.5, cluster_warmup_s=2.0, dur_s=1.5,
         w1_conc=[1, 16, 64, 256], w2_conc=[1, 64], w4_clients=[2, 16],
@@ -240,6 +240,14 @@ class Cluster:
     def endpoints(self):
         return ",".join(m.endpoint for m in self.members)
 
+    def make_members(self, workdir, dir_prefix, n=3, extra_ports=0):
+        """n members on fresh 127.0.0.1 ports, data dirs workdir/<prefix><i>;
+        returns extra_ports more free ports (distinct from the members')."""
+        ports = free_ports(n + extra_ports)
+        self.members = [Member(i + 1, f"127.0.0.1:{ports[i]}",
+                               os.path.join(workdir, f"{dir_prefix}{i + 1}")) for i in range(n)]
+        return ports[n:]
+
     def pids(self):
         return [m.pid for m in self.members if m.proc and m.proc.poll() is None]
 
@@ -300,10 +308,8 @@ class EtcdCluster(Cluster):
         return None
 
     def prepare(self, workdir):
-        ports = free_ports(6)
-        self.peer_urls = [f"http://127.0.0.1:{p}" for p in ports[3:]]
-        self.members = [Member(i + 1, f"127.0.0.1:{ports[i]}", os.path.join(workdir, f"m{i + 1}"))
-                        for i in range(3)]
+        peer_ports = self.make_members(workdir, "m", extra_ports=3)
+        self.peer_urls = [f"http://127.0.0.1:{p}" for p in peer_ports]
         self.initial_cluster = ",".join(f"m{i + 1}={u}" for i, u in enumerate(self.peer_urls))
 
     def member_cmd(self, m):
@@ -333,9 +339,7 @@ class RatisCluster(Cluster):
         return None
 
     def prepare(self, workdir):
-        ports = free_ports(3)
-        self.members = [Member(i + 1, f"127.0.0.1:{ports[i]}", os.path.join(workdir, f"n{i + 1}"))
-                        for i in range(3)]
+        self.make_members(workdir, "n")
         # Servers run from a private copy: a JVM loads classes lazily from its
         # jar, so a rebuild during the run would break running members.
         self.server_jar = os.path.join(workdir, "ratis-bench.jar")
@@ -363,9 +367,7 @@ class EesCluster(Cluster):
         return None
 
     def prepare(self, workdir):
-        ports = free_ports(3)
-        self.members = [Member(i + 1, f"127.0.0.1:{ports[i]}", os.path.join(workdir, f"node-{i + 1}"))
-                        for i in range(3)]
+        self.make_members(workdir, "node-")
         for m in self.members:
             lines = [f"ees.cluster.node-id={m.idx}", f"ees.cluster.listen={m.endpoint}"]
             lines += [f"ees.cluster.peers[{o.idx - 1}]={o.idx}@{o.endpoint}" for o in self.members]

@@ -119,6 +119,17 @@ type recorder struct {
 	errors int64
 }
 
+func merge(recs []recorder) recorder {
+	var all recorder
+	for i := range recs {
+		all.ops += recs[i].ops
+		all.errors += recs[i].errors
+		all.lat = append(all.lat, recs[i].lat...)
+		all.aux = append(all.aux, recs[i].aux...)
+	}
+	return all
+}
+
 // runWorkers runs op on n workers until the window ends and returns the
 // merged recorder plus the loadgen CPU used inside the window. An op returns
 // an optional secondary latency (recorded in aux) and its error.
@@ -160,14 +171,7 @@ func runWorkers(n int, w window, op func(worker int) (time.Duration, error)) (re
 	<-cpuStart
 	u1, s1 := cpuSeconds()
 	wg.Wait()
-	var all recorder
-	for i := range recs {
-		all.ops += recs[i].ops
-		all.errors += recs[i].errors
-		all.lat = append(all.lat, recs[i].lat...)
-		all.aux = append(all.aux, recs[i].aux...)
-	}
-	return all, u1 - u0, s1 - s0
+	return merge(recs), u1 - u0, s1 - s0
 }
 
 // percentileMs returns the q-quantile (nearest rank) in milliseconds.
@@ -230,29 +234,17 @@ func main() {
 	case "leader":
 		leader(o)
 	case "put":
-		cli := newClient(o)
-		defer cli.Close()
-		w := newWindow()
-		r, u, s := runWorkers(o.concurrency, w, func(int) (time.Duration, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), o.opTimeout)
-			defer cancel()
+		kvWorkload(o, newWindow, func(ctx context.Context, cli *clientv3.Client) error {
 			_, err := cli.Put(ctx, key(rand.Intn(o.keys)), val)
-			return 0, err
+			return err
 		})
-		emit(baseResult(o, r, w, o.durationS, u, s))
 	case "get":
 		// Reads keys of the --keys space; earlier puts wrote them (a missing
 		// key costs the same linearizable read).
-		cli := newClient(o)
-		defer cli.Close()
-		w := newWindow()
-		r, u, s := runWorkers(o.concurrency, w, func(int) (time.Duration, error) {
-			ctx, cancel := context.WithTimeout(context.Background(), o.opTimeout)
-			defer cancel()
+		kvWorkload(o, newWindow, func(ctx context.Context, cli *clientv3.Client) error {
 			_, err := cli.Get(ctx, key(rand.Intn(o.keys)))
-			return 0, err
+			return err
 		})
-		emit(baseResult(o, r, w, o.durationS, u, s))
 	case "lock", "contended":
 		lockWorkload(o)
 	case "failover-probe":
@@ -272,6 +264,21 @@ func main() {
 }
 
 func secs(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// kvWorkload runs op on o.concurrency workers sharing one client and prints
+// the result; each op gets --op-timeout-ms.
+func kvWorkload(o options, newWindow func() window,
+	op func(context.Context, *clientv3.Client) error) {
+	cli := newClient(o)
+	defer cli.Close()
+	w := newWindow()
+	r, u, s := runWorkers(o.concurrency, w, func(int) (time.Duration, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), o.opTimeout)
+		defer cancel()
+		return 0, op(ctx, cli)
+	})
+	emit(baseResult(o, r, w, o.durationS, u, s))
+}
 
 // fill writes keys 0..n-1 once each with o.concurrency workers, giving up
 // after limit.
@@ -303,13 +310,7 @@ func fill(cli *clientv3.Client, o options, val string, n int, limit time.Duratio
 		}(&recs[i])
 	}
 	wg.Wait()
-	var all recorder
-	for i := range recs {
-		all.ops += recs[i].ops
-		all.errors += recs[i].errors
-		all.lat = append(all.lat, recs[i].lat...)
-	}
-	return all
+	return merge(recs)
 }
 
 // lockWorkload: "lock" = each worker its own lock (uncontended), one op =
