@@ -85,6 +85,10 @@ stage "build" build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEES_DST_SEEDS="$se
 stage "ctest" ctest --test-dir build --output-on-failure -j "$jobs"
 grep -h "^dst:\|^scenario:" build/Testing/Temporary/LastTest.log 2>/dev/null || true
 stage "bench smoke" ./build/bench/core_bench --smoke
+# The comparative harness (ees, etcd, Ratis) in its seconds-per-run mode:
+# proves the harness and the three load generators work, measures nothing.
+stage "bench harness smoke" sh -c "bench/setup.sh && python3 bench/harness.py \
+  --smoke --out build/bench-smoke"
 if [ "${EES_SKIP_ASAN:-0}" != 1 ]; then
   export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
   export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
