@@ -281,6 +281,12 @@ int bench(cluster::client& cl, const options& opts, group_id g, std::size_t n) {
 /// Acquires, holds and releases `lock` once; prints the grant.
 int lock_once(cluster::client& cl, const options& opts, group_id g) {
   cluster::lock_handle h{cl, g, opts.args[2], opts.args[3], opts.ttl};
+  // Lock loss (the lease expired in replicated time) is pushed.
+  h.on_lost([](const cluster::lock_grant& lost) {
+    std::printf("lost token=%llu\n",
+                static_cast<unsigned long long>(lost.token));
+    std::fflush(stdout);
+  });
   std::string why;
   auto grant = h.acquire(opts.wait, &why);
   if (!grant) {

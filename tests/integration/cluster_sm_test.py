@@ -150,6 +150,26 @@ def main():
             f"tokens strictly increasing, no overlap; {stale} grants lost to "
             f"lease expiry")
 
+        # (e2) A lease nobody renews expires in replicated time (the leader
+        # proposes a clock advance) and the loss is pushed to the holder.
+        r = subprocess.run(
+            [args.ctl, "--connect", cluster.endpoints(), "--timeout-ms",
+             "5000", "lock", LOCK_GROUP, "L2", "carol", "--ttl-ms", "300",
+             "--hold-ms", "2000"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            timeout=60)
+        lines = r.stdout.splitlines()
+        granted = [ln for ln in lines if ln.startswith("ok=1 token=")]
+        lost = [ln for ln in lines if ln.startswith("lost token=")]
+        assert granted and lost, r.stdout
+        assert granted[0].split()[1] == lost[0].split()[1], r.stdout
+        assert "released=0" in r.stdout, r.stdout  # the token went stale
+        holder = cluster.call("query", LOCK_GROUP,
+                              {"v": 1, "type": "GetLock", "lock": "L2"})
+        assert holder["ok"] and holder["holder"] is None, holder
+        log(f"(e2) RESULT a 300 ms lease held 2 s without renewal expired; "
+            f"the holder was told ({lost[0]}) and its release was refused")
+
         # (f) Assignments, a conflict, bad input.
         def assign(pid, ids, rid):
             return cluster.call("submit", LOCK_GROUP, {
