@@ -103,6 +103,13 @@ lock_handle::lock_handle(client& c, group_id group, std::string lock,
 
 lock_handle::~lock_handle() = default;
 
+std::string lock_handle::token_command(const char* type, std::uint64_t token) {
+  json cmd
+    = {{"v", 1},        {"type", type},    {"id", client_.next_request_id()},
+       {"lock", lock_}, {"owner", owner_}, {"token", token}};
+  return cmd.dump();
+}
+
 std::optional<lock_grant> lock_handle::acquire(std::chrono::milliseconds wait,
                                                std::string* why) {
   {
@@ -136,10 +143,7 @@ std::optional<lock_grant> lock_handle::acquire(std::chrono::milliseconds wait,
   guard.unlock();
   // Leave the queue. If that fails, the grant may have raced the timeout:
   // the lock's state decides.
-  json cancel = {
-    {"v", 1},        {"type", "ReleaseLock"}, {"id", client_.next_request_id()},
-    {"lock", lock_}, {"owner", owner_},       {"token", 0}};
-  auto c = parse(client_.submit(group_, cancel.dump()));
+  auto c = parse(client_.submit(group_, token_command("ReleaseLock", 0)));
   if (!c.ok) {
     json q = {{"v", 1}, {"type", "GetLock"}, {"lock", lock_}};
     auto s = parse(client_.query(group_, q.dump()));
@@ -160,10 +164,8 @@ bool lock_handle::release(std::string* why) {
     set_why(why, "not_holder");
     return false;
   }
-  json cmd = {
-    {"v", 1},        {"type", "ReleaseLock"}, {"id", client_.next_request_id()},
-    {"lock", lock_}, {"owner", owner_},       {"token", held->token}};
-  auto a = parse(client_.submit(group_, cmd.dump()));
+  auto a
+    = parse(client_.submit(group_, token_command("ReleaseLock", held->token)));
   std::lock_guard<std::mutex> guard{shared_->mtx};
   if (shared_->granted && shared_->granted->token == held->token)
     shared_->granted.reset(); // Released, or stale: not held either way.
@@ -185,10 +187,8 @@ bool lock_handle::renew(std::string* why) {
     set_why(why, "not_holder");
     return false;
   }
-  json cmd = {
-    {"v", 1},        {"type", "RenewLock"}, {"id", client_.next_request_id()},
-    {"lock", lock_}, {"owner", owner_},     {"token", held->token}};
-  auto a = parse(client_.submit(group_, cmd.dump()));
+  auto a
+    = parse(client_.submit(group_, token_command("RenewLock", held->token)));
   if (!a.ok) {
     set_why(why, a.error);
     return false;

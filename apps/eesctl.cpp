@@ -186,14 +186,7 @@ int print_result(const cluster::client_result& r) {
   return 0;
 }
 
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty())
-    return 0;
-  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k),
-                   v.end());
-  return v[k];
-}
+using apps::percentile;
 
 /// Keeps `concurrency` AssignKey commands outstanding until `n` were
 /// answered. A command counts as acknowledged when the state machine

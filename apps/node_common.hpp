@@ -1,12 +1,15 @@
 // Shared by ees-node, eesctl and ees_loadgen: how application names map to
-// group ids.
+// group ids, and latency percentiles.
 #pragma once
 
 #include "protocol/ids.hpp"
 
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace ees::apps {
 
@@ -29,6 +32,16 @@ inline group_id group_for_app(std::string_view app) {
     return group_id{std::stoull(std::string{app})};
   auto v = fnv1a(app) & 0xFFFFFFFFFFFFull;
   return group_id{v == 0 ? 1 : v};
+}
+
+/// The p-quantile (0..1) of `v` by nearest rank below; 0 when empty.
+inline double percentile(std::vector<double> v, double p) {
+  if (v.empty())
+    return 0;
+  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k),
+                   v.end());
+  return v[k];
 }
 
 } // namespace ees::apps

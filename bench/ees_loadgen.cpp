@@ -83,14 +83,7 @@ cpu_times cpu_now() {
   return {secs(ru.ru_utime), secs(ru.ru_stime)};
 }
 
-double percentile(std::vector<double> v, double p) {
-  if (v.empty())
-    return 0;
-  auto k = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k),
-                   v.end());
-  return v[k];
-}
+using apps::percentile;
 
 /// The measured window and what happened in it.
 struct window {

@@ -223,6 +223,11 @@ struct fixture {
     return std::nullopt;
   }
 
+  /// A lone server 1 on `store`, its peer 2 a recorder of what it is sent
+  /// (into `sent`), with group g1 of voters {1, 2, 3} registered.
+  std::pair<server_actor, peer_actor>
+  lone_server(storage_actor store, std::shared_ptr<std::vector<envelope>> sent);
+
   /// Proposes `cmd` through server `i`; ticks until the answer arrives.
   caf::expected<std::string> propose(std::size_t i, group_id g,
                                      std::string cmd) {
@@ -452,6 +457,25 @@ recording_peer(peer_actor::pointer,
   };
 }
 
+std::pair<server_actor, peer_actor>
+fixture::lone_server(storage_actor store,
+                     std::shared_ptr<std::vector<envelope>> sent) {
+  server_config sc;
+  sc.id = node_id{1};
+  sc.tick_interval = tick_length;
+  sc.election_ticks = 5;
+  auto srv = sys.spawn(server, sc, store);
+  auto peer2 = sys.spawn(recording_peer, std::move(sent));
+  self->send(srv, atom::connect_peer_v, node_id{2}, peer2);
+  sched.run();
+  raft::membership m;
+  m.voters = {node_id{1}, node_id{2}, node_id{3}};
+  REQUIRE(ask<caf::ok_atom>(
+    0, srv, atom::register__v, g1, m,
+    cluster::state_machine_ptr{std::make_shared<test_machine>()}));
+  return {srv, peer2};
+}
+
 bool has(const std::vector<envelope>& log, raft::message_type type) {
   for (auto& env : log)
     if (env.msg.type == type)
@@ -464,21 +488,8 @@ bool has(const std::vector<envelope>& log, raft::message_type type) {
 TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
                            "only after the storage acknowledged") {
   auto store = sys.spawn(stub_storage, 0);
-  server_config sc;
-  sc.id = node_id{1};
-  sc.tick_interval = tick_length;
-  sc.election_ticks = 5;
-  auto srv = sys.spawn(server, sc, store);
   auto log = std::make_shared<std::vector<envelope>>();
-  auto peer2 = sys.spawn(recording_peer, log);
-  self->send(srv, atom::connect_peer_v, node_id{2}, peer2);
-  sched.run();
-  raft::membership m;
-  m.voters = {node_id{1}, node_id{2}, node_id{3}};
-  auto machine = std::make_shared<test_machine>();
-  auto ok = ask<caf::ok_atom>(0, srv, atom::register__v, g1, m,
-                              cluster::state_machine_ptr{machine});
-  REQUIRE(ok);
+  auto [srv, peer2] = lone_server(store, log);
   self->send(store, atom::flush_v);
   sched.run();
   log->clear();
@@ -655,20 +666,8 @@ storage_actor::behavior_type failing_storage(storage_actor::pointer, int) {
 TEST_CASE_FIXTURE(fixture, "fail-stop: a replica whose persist fails stops "
                            "on its own, even while its storage runs") {
   auto store = sys.spawn(failing_storage, 0);
-  server_config sc;
-  sc.id = node_id{1};
-  sc.tick_interval = tick_length;
-  sc.election_ticks = 5;
-  auto srv = sys.spawn(server, sc, store);
   auto log = std::make_shared<std::vector<envelope>>();
-  auto peer2 = sys.spawn(recording_peer, log);
-  self->send(srv, atom::connect_peer_v, node_id{2}, peer2);
-  sched.run();
-  raft::membership m;
-  m.voters = {node_id{1}, node_id{2}, node_id{3}};
-  auto machine = std::make_shared<test_machine>();
-  REQUIRE(ask<caf::ok_atom>(0, srv, atom::register__v, g1, m,
-                            cluster::state_machine_ptr{machine}));
+  auto [srv, peer2] = lone_server(store, log);
   // A vote must be persisted before it is granted (§5.2): that write fails.
   raft::message vote;
   vote.type = raft::message_type::vote_request;

@@ -19,7 +19,6 @@ usage: cluster_sm_test.py --node PATH/ees-node --ctl PATH/eesctl [--keep]
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -235,17 +234,7 @@ def main():
                 p.kill()
                 p.wait(timeout=10)
             f.close()
-        cluster.stop_all()
-        if not ok:
-            for i in [1, 2, 3]:
-                path = os.path.join(root, f"node-{i}.log")
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        tail = f.readlines()[-25:]
-                    print(f"---- node {i} log (tail) ----\n" + "".join(tail))
-            print(f"logs kept in {root}")
-        elif not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+        cluster.finish(ok, args.keep)
     log("PASS")
     return 0
 

@@ -155,6 +155,21 @@ class Cluster:
         for f in self.logs.values():
             f.close()
 
+    def finish(self, ok, keep):
+        """Stops every node by PID; on failure prints the tail of each node's
+        log and keeps the temp dir, on success removes it unless `keep`."""
+        self.stop_all()
+        if not ok:
+            for i in [1, 2, 3]:
+                path = os.path.join(self.root, f"node-{i}.log")
+                if os.path.exists(path):
+                    with open(path, errors="replace") as f:
+                        tail = f.readlines()[-25:]
+                    print(f"---- node {i} log (tail) ----\n" + "".join(tail))
+            print(f"logs kept in {self.root}")
+        elif not keep:
+            shutil.rmtree(self.root, ignore_errors=True)
+
     def check_alive(self):
         for i, p in self.procs.items():
             if p.poll() is not None:
@@ -559,17 +574,7 @@ def main():
         run(cluster)
         ok = True
     finally:
-        cluster.stop_all()
-        if not ok:
-            for i in [1, 2, 3]:
-                path = os.path.join(root, f"node-{i}.log")
-                if os.path.exists(path):
-                    with open(path, errors="replace") as f:
-                        tail = f.readlines()[-25:]
-                    print(f"---- node {i} log (tail) ----\n" + "".join(tail))
-            print(f"logs kept in {root}")
-        elif not args.keep:
-            shutil.rmtree(root, ignore_errors=True)
+        cluster.finish(ok, args.keep)
     log("PASS")
     return 0
 

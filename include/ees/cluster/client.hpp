@@ -188,6 +188,9 @@ public:
   struct shared;
 
 private:
+  /// A ReleaseLock or RenewLock command of this owner with a fresh id.
+  std::string token_command(const char* type, std::uint64_t token);
+
   client& client_;
   group_id group_;
   std::string lock_;
