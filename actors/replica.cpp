@@ -482,6 +482,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
     [self](atom::tick) {
       self->state.core->tick();
       self->state.flush();
+      return caf::ok_atom::value;
     },
     [self](envelope& env) {
       auto& st = self->state;
