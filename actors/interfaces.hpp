@@ -20,7 +20,10 @@ namespace ees::actors {
 using peer_actor = caf::typed_actor<
   // Delivers a Raft message; routed to the replica of `env.group` when
   // `env.msg.to` is this node, otherwise forwarded to that node.
-  caf::reacts_to<envelope>>;
+  caf::reacts_to<envelope>,
+  // Delivers a batch: the Raft messages of many groups that one server
+  // produced for this node in one turn, routed one by one as above.
+  caf::reacts_to<std::vector<envelope>>>;
 
 /// Where an applier delivers the notifications of its state machine (the
 /// local server, which pushes them to subscribed clients).
@@ -91,8 +94,10 @@ using applier_actor = caf::typed_actor<
 
 /// The REPLICA actor interface: one local member of one Raft group.
 using replica_actor = caf::typed_actor<
-  // Advances the replica's logical clock by one tick.
-  caf::reacts_to<atom::tick>,
+  // Advances the replica's logical clock by one tick; replies once the
+  // messages of that tick are sent to the router (so the server knows when
+  // it has the heartbeats of every group of this tick).
+  caf::replies_to<atom::tick>::with<caf::ok_atom>,
   // Delivers a Raft message from a peer replica of the same group.
   caf::reacts_to<envelope>,
   // Proposes a command; replies with the state machine's answer once it is
@@ -117,6 +122,8 @@ using server_actor = peer_actor::extend<
   caf::reacts_to<atom::notify, std::vector<client_event>>,
   // Fans one tick out to every replica; stale generations are ignored.
   caf::reacts_to<atom::tick, std::uint64_t>,
+  // Sends every peer node its batch of queued envelopes (sent to itself).
+  caf::reacts_to<atom::flush>,
   // Sets the server actor through which node `id` is reached.
   caf::reacts_to<atom::connect_peer, node_id, peer_actor>,
   // Starts a replica of the group with `voters` as initial membership (when

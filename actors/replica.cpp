@@ -542,6 +542,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
       self->state.maybe_campaign_early();
       self->state.maybe_advance_clock();
       self->state.flush();
+      return caf::ok_atom::value;
     },
     [self](envelope& env) {
       auto& st = self->state;

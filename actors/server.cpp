@@ -23,17 +23,51 @@ void server_state::route(envelope& env) {
       self->send(i->second.replica, std::move(env));
     return; // Unknown or restarting group: Raft tolerates the loss.
   }
-  auto i = peers.find(env.msg.to);
-  if (i != peers.end())
-    self->send(i->second, std::move(env));
+  if (peers.count(env.msg.to) > 0)
+    enqueue(std::move(env));
+}
+
+void server_state::enqueue(envelope&& env) {
+  outbox[env.msg.to].push_back(std::move(env));
+  if (ticks_pending == 0 && !flush_scheduled) {
+    flush_scheduled = true;
+    self->send(self, atom::flush_v);
+  }
+}
+
+void server_state::flush_outbox() {
+  for (auto& [node, batch] : outbox) {
+    if (batch.empty())
+      continue;
+    auto i = peers.find(node);
+    if (i != peers.end())
+      self->send(i->second, std::move(batch));
+    batch.clear();
+  }
+}
+
+void server_state::tick_done(std::uint64_t round) {
+  if (round != tick_round || ticks_pending == 0)
+    return; // A round that ended already.
+  if (--ticks_pending == 0)
+    flush_outbox();
 }
 
 void server_state::on_tick(std::uint64_t generation) {
   if (generation != tick_generation)
     return; // A timer of an earlier start.
-  for (auto& [group, hosted] : groups)
-    if (hosted.replica)
-      self->send(hosted.replica, atom::tick_v);
+  // A round some replica never answered ends here.
+  ticks_pending = 0;
+  flush_outbox();
+  auto round = ++tick_round;
+  for (auto& [group, hosted] : groups) {
+    if (!hosted.replica)
+      continue;
+    ++ticks_pending;
+    self->request(hosted.replica, caf::infinite, atom::tick_v)
+      .then([this, round](caf::ok_atom) { tick_done(round); },
+            [this, round](caf::error&) { tick_done(round); });
+  }
   self->delayed_send(self, cfg.tick_interval, atom::tick_v, tick_generation);
 }
 
@@ -176,6 +210,12 @@ void server_state::fail_group(group_id group, hosted_group& hosted,
   spdlog::error("g={} n={} group failed (fail-stop), not retried: {}",
                 group.value, cfg.id.value, describe(reason));
   hosted.failure = reason ? reason : make_error(cluster_errc::storage_failure);
+  // Nothing of the group leaves any more, queued messages included.
+  for (auto& [node, batch] : outbox)
+    batch.erase(std::remove_if(
+                  batch.begin(), batch.end(),
+                  [group](const envelope& env) { return env.group == group; }),
+                batch.end());
   if (hosted.replica) {
     // Its exit handler answers whatever waits on it with the reason.
     self->demonitor(hosted.replica.address());
@@ -433,6 +473,16 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
   spdlog::info("n={} server started", cfg.id.value);
   return {
     [self](envelope& env) { self->state.route(env); },
+    [self](std::vector<envelope>& batch) {
+      for (auto& env : batch)
+        self->state.route(env);
+    },
+    [self](atom::flush) {
+      auto& st = self->state;
+      st.flush_scheduled = false;
+      if (st.ticks_pending == 0)
+        st.flush_outbox();
+    },
     [self](atom::tick, std::uint64_t generation) {
       self->state.on_tick(generation);
     },
@@ -445,6 +495,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       // A null handle means the transport lost the peer (its process died
       // or the link broke): followers of it need not wait for a timeout.
       st.peers.erase(id);
+      st.outbox.erase(id);
       for (auto& [group, hosted] : st.groups)
         if (hosted.replica)
           self->send(hosted.replica, atom::peer_down_v, id);

@@ -47,7 +47,15 @@ struct hosted_group {
 /// The state of the SERVER actor.
 ///
 /// Owns the group registry, routes envelopes between local replicas and peer
-/// servers, fans one tick timer out to all replicas, and supervises: a
+/// servers, fans one tick timer out to all replicas, and supervises.
+///
+/// Batching (DESIGN.md §3): envelopes for a peer node are queued in
+/// `outbox` and leave as one CAF message (`std::vector<envelope>`) per
+/// node and turn. A turn ends (a) when every replica has answered the tick
+/// of the current round, so the heartbeats of all groups led here travel to
+/// each node as one message per tick, or (b) outside tick rounds, at the
+/// `flush` the server sends itself on queueing the first envelope, i.e.
+/// after every message already in its mailbox. Also: a
 /// crashed replica is restarted from its durable state, but a replica that
 /// stopped on a storage error, and every replica once the storage itself
 /// stopped, fail for good (fail-stop, DESIGN.md §3): the server stays up
@@ -57,6 +65,13 @@ struct server_state {
   static inline const char* name = "server";
 
   void route(envelope& env);
+  /// Queues `env` for its node; schedules a flush unless a tick round is
+  /// open.
+  void enqueue(envelope&& env);
+  /// Sends every non-empty batch of the outbox to its peer.
+  void flush_outbox();
+  /// A replica answered the tick of `round`.
+  void tick_done(std::uint64_t round);
   void on_tick(std::uint64_t generation);
   caf::result<caf::ok_atom> register_group(group_id group,
                                            raft::membership voters,
@@ -102,6 +117,12 @@ struct server_state {
   std::map<group_id, hosted_group> groups;
   std::set<group_id> registering;
   std::map<node_id, peer_actor> peers;
+  /// Envelopes waiting for the end of the turn, per peer node.
+  std::map<node_id, std::vector<envelope>> outbox;
+  bool flush_scheduled = false;
+  /// The current tick round and how many replicas have yet to answer it.
+  std::uint64_t tick_round = 0;
+  std::size_t ticks_pending = 0;
   std::uint64_t tick_generation = 0;
   server_extras extras;
   /// Client sinks by (group, owner), in subscription order.

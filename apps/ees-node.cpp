@@ -6,9 +6,11 @@
 // starts the actor system, the RaftServer (storage on its own thread), the
 // transport to every peer and one replica per configured group, each with
 // the ClusterStateMachine (locks, assignments, keys). The server is published
-// on `ees.cluster.listen`, where peers and clients (eesctl) reach it. SIGTERM
-// or SIGINT stop it cleanly (exit code 0); a restart continues from the data
-// directory.
+// on `ees.cluster.listen`, where peers and clients (eesctl) reach it, over
+// mutual TLS when `ees.cluster.tls.*` is set (docs/tls.md). SIGTERM or
+// SIGINT stop it cleanly (exit code 0); a restart continues from the data
+// directory. A storage failure stops every group (fail-stop) but keeps the
+// process up, reporting the groups failed, until it is restarted.
 //
 // Group ids: `ees.cluster.raft.groups[app]` runs as group_for_app(app) (see
 // node_common.hpp): the low 48 bits of FNV-1a-64 of the name.

@@ -227,6 +227,12 @@ TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
           [](envelope& e) {
             e.snapshot_data += "y";
           }});
+  // A batch to one peer node (the server's outbox): many groups, one
+  // message.
+  std::vector<envelope> batch{env, env, env};
+  batch[1].group.value ^= 2;
+  batch[2].msg.type = message_type::heartbeat_request;
+  check_round_trip(batch);
 
   replica_status rs;
   rs.group = group_id{g.next()};
