@@ -56,14 +56,16 @@ std::optional<std::int64_t> cluster_state_machine::next_deadline() {
 }
 
 std::string cluster_state_machine::digest() {
-  auto st = nlohmann::json::parse(state_.query(R"({"v":1,"type":"Status"})"),
-                                  nullptr, false);
-  if (st.is_discarded())
-    return "hash=" + state_.digest();
-  return "keys=" + std::to_string(st.value("keys", 0))
-         + " locks=" + std::to_string(st.value("locks", 0))
-         + " equipment=" + std::to_string(st.value("equipment", 0))
-         + " hash=" + state_.digest();
+  // Serializing the whole state is costly (a status poll loop would redo it
+  // for every poll): recompute only after something was applied.
+  if (digest_.empty() || digest_index_ != state_.applied_index()) {
+    auto n = state_.count();
+    digest_ = "keys=" + std::to_string(n.keys)
+              + " locks=" + std::to_string(n.locks) + " equipment="
+              + std::to_string(n.equipment) + " hash=" + state_.digest();
+    digest_index_ = state_.applied_index();
+  }
+  return digest_;
 }
 
 } // namespace ees::cluster

@@ -393,17 +393,15 @@ expected<json> answer_query(const replicated& s, const std::string& type,
     return json{{"key", key}, {"owner", i->second}};
   }
   if (type == "Status") {
-    std::size_t waiters = 0;
-    for (const auto& [name, entry] : s.locks)
-      waiters += entry.waiters.size();
+    auto n = self.count();
     auto deadline = self.next_deadline();
     return finish(
-      {{"locks", s.locks.size()},
-       {"waiters", waiters},
-       {"partitions", s.partitions.size()},
-       {"equipment", s.equipment.size()},
-       {"keys", s.keys.size()},
-       {"remembered_requests", s.answers.size()},
+      {{"locks", n.locks},
+       {"waiters", n.waiters},
+       {"partitions", n.partitions},
+       {"equipment", n.equipment},
+       {"keys", n.keys},
+       {"remembered_requests", n.remembered_requests},
        {"now_ms", s.now_ms},
        {"last_term", s.last_term.value},
        {"next_deadline_ms", deadline ? json(*deadline) : json(nullptr)},
@@ -695,6 +693,18 @@ std::string cluster_state::restore(std::string_view data) {
     return std::string{to_string(err->code)} + ": " + err->message;
   data_ = std::move(next);
   return {};
+}
+
+cluster_state::sizes cluster_state::count() const {
+  sizes n;
+  n.locks = data_.locks.size();
+  for (const auto& [name, entry] : data_.locks)
+    n.waiters += entry.waiters.size();
+  n.partitions = data_.partitions.size();
+  n.equipment = data_.equipment.size();
+  n.keys = data_.keys.size();
+  n.remembered_requests = data_.answers.size();
+  return n;
 }
 
 std::string cluster_state::digest() const {

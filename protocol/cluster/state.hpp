@@ -177,7 +177,19 @@ public:
   std::string restore(std::string_view data);
 
   /// FNV-1a-64 of snapshot() as 16 hex digits, for comparing replicas.
+  /// Costs a serialization of the whole state.
   std::string digest() const;
+
+  /// How many of each thing the state holds; cheap (no serialization).
+  struct sizes {
+    std::size_t locks = 0;
+    std::size_t waiters = 0;
+    std::size_t partitions = 0;
+    std::size_t equipment = 0;
+    std::size_t keys = 0;
+    std::size_t remembered_requests = 0;
+  };
+  sizes count() const;
 
   log_index applied_index() const {
     return data_.applied_index;

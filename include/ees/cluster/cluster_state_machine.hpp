@@ -40,6 +40,9 @@ public:
 
 private:
   cluster_sm::cluster_state state_;
+  /// The last digest and the applied index it was computed at.
+  std::string digest_;
+  log_index digest_index_;
 };
 
 } // namespace ees::cluster
