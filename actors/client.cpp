@@ -135,6 +135,9 @@ struct client_state {
 
 constexpr std::size_t seen_capacity = 4096;
 
+/// How often a client with subscriptions retries an unreachable server.
+constexpr auto resubscribe_interval = std::chrono::seconds{1};
+
 void client_state::call(pending_ptr p) {
   p->deadline = self->clock().now() + p->timeout;
   if (endpoints.empty()) {
@@ -275,6 +278,10 @@ void client_state::connect(std::size_t idx) {
         ep.waiting.clear();
         for (auto& p : waiting)
           on_failure(p, idx, "unreachable: " + actors::error_name(err), false);
+        // Subscriptions need every server: keep trying, once a second.
+        if (!handlers.empty())
+          self->delayed_send(self, resubscribe_interval, atom::connect_peer_v,
+                             static_cast<std::uint64_t>(idx));
       });
 }
 
@@ -305,7 +312,7 @@ void client_state::disconnect(std::size_t idx) {
     on_failure(p, idx, "disconnected", false);
   // Subscriptions need every server: reconnect while there are any.
   if (!handlers.empty())
-    self->delayed_send(self, opts.backoff * 4, atom::connect_peer_v,
+    self->delayed_send(self, opts.backoff, atom::connect_peer_v,
                        static_cast<std::uint64_t>(idx));
 }
 
