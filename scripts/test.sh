@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds and runs every test of ees-cluster; the one test command of the README
 # (and of CI). Stages:
-#   1. release build (-Wall -Wextra -Werror) and ctest: unit, scenario, dst;
+#   1. release build (-Wall -Wextra -Werror) and ctest: unit, scenario, dst,
+#      actors, integration; the core benchmark and the comparative harness
+#      (ees, etcd, Ratis) in their smoke modes;
 #   2. the same under AddressSanitizer + UBSan (fewer simulation seeds);
 #   3. mutants: deliberately broken cores the simulation must catch;
 #   4. libFuzzer on the ClusterStateMachine's command decoder (scripts/fuzz.sh);
