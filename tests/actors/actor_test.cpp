@@ -32,8 +32,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto tick_length = 10ms;
-
 /// Appends every command to a list; two replicas agree iff the lists do.
 struct test_machine : cluster::state_machine {
   std::vector<std::string> commands;
@@ -61,13 +59,7 @@ struct test_machine : cluster::state_machine {
   }
 };
 
-struct fixture {
-  caf::actor_system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
-  caf::scoped_actor self;
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<cluster::raft_server> servers; // index i: node i + 1
+struct fixture : test::actor_fixture {
   std::vector<std::shared_ptr<test_machine>> machines; // group 1, per node
   /// When set before start_cluster: every node's log store runs on a
   /// fault-injecting file system (its switch at the node's index) and syncs.
@@ -87,40 +79,20 @@ struct fixture {
     = std::make_shared<std::vector<delivery>>();
   std::vector<peer_actor> taps; // index j: in front of node j + 1
 
-  fixture()
-    : sys{test::deterministic_config(cfg)},
-      sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
-      self{sys} {
-    spdlog::set_level(spdlog::level::warn);
-  }
-
   ~fixture() {
-    // §12 gotcha: stop everything and drain before the system goes away.
-    for (auto& s : servers)
-      cluster::stop_raft_server(s);
     for (auto& t : taps)
       self->send_exit(t, caf::exit_reason::user_shutdown);
-    sched.run();
   }
 
   cluster::raft_server start_server(std::size_t i) {
-    cluster::raft_server_settings s;
-    s.id = node_id{i + 1};
-    s.data_dir = dirs.at(i)->path.string();
-    s.tick_ms = tick_length.count();
-    s.election_ticks = 5;
-    s.sync = false; // throw-away test data
-    s.detached_storage = false; // deterministic scheduler
+    auto s = settings(i);
     if (faulty_disks) {
       while (disks.size() <= i)
         disks.push_back(std::make_shared<test::fault_switch>());
       s.storage_env = test::make_faulty_env(disks[i]);
       s.sync = true; // fsync faults bite only when the store syncs
     }
-    auto srv = cluster::start_raft_server(sys, s);
-    REQUIRE(srv);
-    sched.run();
-    return *srv;
+    return start(s);
   }
 
   /// Starts three servers and registers group `g` on each, with a fresh test
@@ -134,10 +106,8 @@ struct fixture {
   }
 
   void start_cluster(std::size_t n = 3) {
-    for (std::size_t i = 0; i < n; ++i) {
-      dirs.push_back(std::make_unique<test::temp_dir>());
+    for (std::size_t i = 0; i < n; ++i)
       servers.push_back(start_server(i));
-    }
     connect_all();
   }
 
@@ -176,14 +146,6 @@ struct fixture {
     };
   }
 
-  /// Advances logical time by `n` ticks, running everything in between.
-  void tick(int n = 1) {
-    for (int i = 0; i < n; ++i) {
-      sched.advance_time(tick_length);
-      sched.run();
-    }
-  }
-
   /// One tick under an adversarial schedule: a server with work runs before
   /// anyone else, as when the replicas run on other threads and the server
   /// sees the first heartbeat of a tick before the others are produced.
@@ -197,61 +159,11 @@ struct fixture {
     }
   }
 
-  /// Sends a request, runs `ticks` ticks and returns the reply (or error).
-  template <class T, class Handle, class... Ts>
-  caf::expected<T> ask(int ticks, const Handle& dest, Ts&&... xs) {
-    auto handle = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
-    sched.run();
-    tick(ticks);
-    caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
-    if (self->mailbox().empty())
-      return out; // No answer yet; never block the only thread.
-    std::move(handle).receive([&](T& x) { out = std::move(x); },
-                              [&](caf::error& err) { out = std::move(err); });
-    return out;
-  }
-
-  caf::expected<replica_status> status(std::size_t i, group_id g) {
-    return ask<replica_status>(0, servers[i].server, atom::status_v, g);
-  }
-
-  raft::membership voters() {
-    raft::membership m;
-    for (std::size_t i = 0; i < servers.size(); ++i)
-      m.voters.insert(node_id{i + 1});
-    return m;
-  }
-
   void register_group(std::size_t i, group_id g,
                       std::shared_ptr<test_machine> m) {
     auto r = ask<caf::ok_atom>(0, servers[i].server, atom::register__v, g,
                                voters(), cluster::state_machine_ptr{m});
     REQUIRE_MESSAGE(r, sys.render(r.error()));
-  }
-
-  /// Ticks until all servers (or those in `among`) agree on one leader of
-  /// `g`; returns its index.
-  std::optional<std::size_t> await_leader(group_id g, int max_ticks = 200,
-                                          std::vector<std::size_t> among = {}) {
-    if (among.empty())
-      for (std::size_t i = 0; i < servers.size(); ++i)
-        among.push_back(i);
-    for (int t = 0; t < max_ticks; ++t) {
-      tick();
-      std::optional<node_id> leader;
-      bool agreed = true;
-      for (auto i : among) {
-        auto st = status(i, g);
-        if (!st || st->leader == no_node || (leader && *leader != st->leader)) {
-          agreed = false;
-          break;
-        }
-        leader = st->leader;
-      }
-      if (agreed && leader)
-        return leader->value - 1;
-    }
-    return std::nullopt;
   }
 
   /// A lone server 1 on `store`, its peer 2 a recorder of what it is sent

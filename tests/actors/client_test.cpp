@@ -25,8 +25,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto tick_ms = 10ms;
-
 /// Records what it applies with the leader's stamp. Commands:
 /// "lease N" sets a deadline N ms after the entry's stamp; "notify O" pushes
 /// a notification to owner O; anything else is just recorded.
@@ -75,57 +73,28 @@ struct clock_machine : cluster::state_machine {
   }
 };
 
-struct client_fixture {
-  caf::actor_system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
-  caf::scoped_actor self;
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<cluster::raft_server> servers;
+struct client_fixture : test::actor_fixture {
   std::vector<std::shared_ptr<clock_machine>> machines;
   const group_id g{1};
 
-  client_fixture()
-    : sys{test::deterministic_config(cfg)},
-      sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
-      self{sys} {
-    spdlog::set_level(spdlog::level::warn);
+  client_fixture() {
     for (std::size_t i = 0; i < 3; ++i) {
-      dirs.push_back(std::make_unique<test::temp_dir>());
-      cluster::raft_server_settings s;
-      s.id = node_id{i + 1};
-      s.data_dir = dirs.back()->path.string();
-      s.tick_ms = static_cast<std::uint32_t>(tick_ms.count());
-      s.election_ticks = 5;
-      s.sync = false; // throw-away test data
-      s.detached_storage = false; // deterministic scheduler
+      auto s = settings(i);
       s.wall_clock = [this] {
         return now_ms();
       };
-      auto srv = cluster::start_raft_server(sys, s);
-      REQUIRE(srv);
-      servers.push_back(*srv);
+      servers.push_back(start(s));
     }
-    sched.run();
     for (std::size_t i = 0; i < 3; ++i)
       for (std::size_t j = 0; j < 3; ++j)
         if (i != j)
           self->send(servers[i].server, atom::connect_peer_v, node_id{j + 1},
                      peer_actor{servers[j].server});
-    raft::membership voters;
-    for (std::size_t i = 0; i < 3; ++i)
-      voters.voters.insert(node_id{i + 1});
     for (std::size_t i = 0; i < 3; ++i) {
       machines.push_back(std::make_shared<clock_machine>());
-      self->send(servers[i].server, atom::register__v, g, voters,
+      self->send(servers[i].server, atom::register__v, g, voters(),
                  cluster::state_machine_ptr{machines.back()});
     }
-    sched.run();
-  }
-
-  ~client_fixture() {
-    for (auto& s : servers)
-      cluster::stop_raft_server(s);
     sched.run();
   }
 
@@ -133,13 +102,6 @@ struct client_fixture {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
              sched.clock().now().time_since_epoch())
       .count();
-  }
-
-  void tick(int n = 1) {
-    for (int i = 0; i < n; ++i) {
-      sched.advance_time(tick_ms);
-      sched.run();
-    }
   }
 
   std::vector<server_actor> handles(std::vector<std::size_t> order) {
@@ -151,25 +113,9 @@ struct client_fixture {
 
   /// Index of the leader once every replica knows it.
   std::size_t await_leader() {
-    for (int t = 0; t < 300; ++t) {
-      tick();
-      std::optional<node_id> leader;
-      bool agreed = true;
-      for (auto& s : servers) {
-        auto h = self->request(s.server, caf::infinite, atom::status_v, g);
-        sched.run();
-        std::optional<replica_status> st;
-        h.receive([&](replica_status& x) { st = x; }, [](caf::error&) {});
-        if (!st || st->leader == no_node || (leader && *leader != st->leader))
-          agreed = false;
-        else
-          leader = st->leader;
-      }
-      if (agreed && leader)
-        return leader->value - 1;
-    }
-    FAIL("no leader within 300 ticks");
-    return 0;
+    auto leader = actor_fixture::await_leader(g, 300);
+    REQUIRE_MESSAGE(leader, "no leader within 300 ticks");
+    return *leader;
   }
 
   /// Runs the system until `done` holds, at most `max_ticks` ticks.

@@ -31,7 +31,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-constexpr auto tick_length = 10ms;
 constexpr std::uint64_t threshold = 5;
 const group_id g1{1};
 
@@ -68,47 +67,22 @@ struct list_machine : cluster::state_machine {
   }
 };
 
-struct snap_fixture {
-  caf::actor_system_config cfg;
-  caf::actor_system sys;
-  caf::scheduler::test_coordinator& sched;
-  caf::scoped_actor self;
-  std::vector<std::unique_ptr<test::temp_dir>> dirs;
-  std::vector<cluster::raft_server> servers; // index i: node i + 1
+struct snap_fixture : test::actor_fixture {
   std::vector<std::shared_ptr<list_machine>> machines;
 
-  snap_fixture()
-    : sys{test::deterministic_config(cfg)},
-      sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
-      self{sys} {
-    spdlog::set_level(std::getenv("EES_SNAP_LOG") ? spdlog::level::info
-                                                  : spdlog::level::warn);
-  }
-
-  ~snap_fixture() {
-    for (auto& s : servers)
-      cluster::stop_raft_server(s);
-    sched.run();
+  snap_fixture() {
+    if (std::getenv("EES_SNAP_LOG"))
+      spdlog::set_level(spdlog::level::info);
   }
 
   cluster::raft_server start_server(std::size_t i) {
-    cluster::raft_server_settings s;
-    s.id = node_id{i + 1};
-    s.data_dir = dirs.at(i)->path.string();
-    s.tick_ms = tick_length.count();
-    s.election_ticks = 5;
-    s.sync = false;
-    s.detached_storage = false;
+    auto s = settings(i);
     s.snapshot_threshold = threshold;
-    auto srv = cluster::start_raft_server(sys, s);
-    REQUIRE(srv);
-    sched.run();
-    return *srv;
+    return start(s);
   }
 
   void start_servers(std::size_t n = 3) {
     for (std::size_t i = 0; i < n; ++i) {
-      dirs.push_back(std::make_unique<test::temp_dir>());
       servers.push_back(start_server(i));
       machines.push_back(std::make_shared<list_machine>());
     }
@@ -128,35 +102,8 @@ struct snap_fixture {
         connect(i, j);
   }
 
-  void tick(int n = 1) {
-    for (int i = 0; i < n; ++i) {
-      sched.advance_time(tick_length);
-      sched.run();
-    }
-  }
-
-  template <class T, class Handle, class... Ts>
-  caf::expected<T> ask(int ticks, const Handle& dest, Ts&&... xs) {
-    auto handle = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
-    sched.run();
-    tick(ticks);
-    caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
-    if (self->mailbox().empty())
-      return out;
-    std::move(handle).receive([&](T& x) { out = std::move(x); },
-                              [&](caf::error& err) { out = std::move(err); });
-    return out;
-  }
-
   caf::expected<replica_status> status(std::size_t i) {
-    return ask<replica_status>(0, servers[i].server, atom::status_v, g1);
-  }
-
-  raft::membership voters() {
-    raft::membership m;
-    for (std::size_t i = 0; i < servers.size(); ++i)
-      m.voters.insert(node_id{i + 1});
-    return m;
+    return actor_fixture::status(i, g1);
   }
 
   void register_group(std::size_t i) {
@@ -166,25 +113,10 @@ struct snap_fixture {
     REQUIRE_MESSAGE(r, sys.render(r.error()));
   }
 
-  /// Ticks until the servers in `among` agree on a leader; its index.
+  /// Ticks until the servers in `among` agree on a leader of g1.
   std::optional<std::size_t> await_leader(std::vector<std::size_t> among,
                                           int max_ticks = 200) {
-    for (int t = 0; t < max_ticks; ++t) {
-      tick();
-      std::optional<node_id> leader;
-      bool agreed = true;
-      for (auto i : among) {
-        auto st = status(i);
-        if (!st || st->leader == no_node || (leader && *leader != st->leader)) {
-          agreed = false;
-          break;
-        }
-        leader = st->leader;
-      }
-      if (agreed && leader)
-        return leader->value - 1;
-    }
-    return std::nullopt;
+    return actor_fixture::await_leader(g1, max_ticks, std::move(among));
   }
 
   caf::expected<std::string> propose(std::size_t i, std::string cmd) {

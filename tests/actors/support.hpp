@@ -1,17 +1,29 @@
-// Shared pieces of the actor tests: temporary data directories and the
-// configuration of CAF's deterministic scheduler.
+// Shared pieces of the actor tests: temporary data directories, the
+// configuration of CAF's deterministic scheduler, and the base fixture of
+// servers in one actor system ticked by hand.
 #pragma once
 
+#include "actors/interfaces.hpp"
 #include "actors/type_ids.hpp"
+#include "ees/cluster/raft_server_factory.hpp"
 
+#include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/atom.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/scoped_actor.hpp>
 #include <doctest/doctest.h>
+#include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <system_error>
+#include <utility>
+#include <vector>
 
 namespace ees::test {
 
@@ -40,5 +52,116 @@ deterministic_config(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::ees>();
   return cfg;
 }
+
+/// Servers of one actor system on CAF's deterministic scheduler: no real
+/// time, every step run by hand (style-and-architecture.md §12). Server i is
+/// node i + 1 with its data in dirs[i].
+struct actor_fixture {
+  /// One Raft tick (the heartbeat interval) in simulated time.
+  static constexpr std::chrono::milliseconds tick_length{10};
+
+  caf::actor_system_config cfg;
+  caf::actor_system sys;
+  caf::scheduler::test_coordinator& sched;
+  caf::scoped_actor self;
+  std::vector<std::unique_ptr<temp_dir>> dirs;
+  std::vector<cluster::raft_server> servers;
+
+  actor_fixture()
+    : sys{deterministic_config(cfg)},
+      sched{dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())},
+      self{sys} {
+    spdlog::set_level(spdlog::level::warn);
+  }
+
+  ~actor_fixture() {
+    // §12 gotcha: stop everything and drain before the system goes away.
+    for (auto& s : servers)
+      cluster::stop_raft_server(s);
+    sched.run();
+  }
+
+  /// The settings of server `i` (a fresh data dir is made when missing):
+  /// throw-away data without fsync, storage on the test scheduler.
+  cluster::raft_server_settings settings(std::size_t i) {
+    while (dirs.size() <= i)
+      dirs.push_back(std::make_unique<temp_dir>());
+    cluster::raft_server_settings s;
+    s.id = node_id{i + 1};
+    s.data_dir = dirs[i]->path.string();
+    s.tick_ms = static_cast<std::uint32_t>(tick_length.count());
+    s.election_ticks = 5;
+    s.sync = false;
+    s.detached_storage = false;
+    return s;
+  }
+
+  /// Starts a server with `s` and runs it up.
+  cluster::raft_server start(const cluster::raft_server_settings& s) {
+    auto srv = cluster::start_raft_server(sys, s);
+    REQUIRE(srv);
+    sched.run();
+    return *srv;
+  }
+
+  /// Advances logical time by `n` ticks, running everything in between.
+  void tick(int n = 1) {
+    for (int i = 0; i < n; ++i) {
+      sched.advance_time(tick_length);
+      sched.run();
+    }
+  }
+
+  /// Sends a request, runs `ticks` ticks and returns the reply (or error).
+  template <class T, class Handle, class... Ts>
+  caf::expected<T> ask(int ticks, const Handle& dest, Ts&&... xs) {
+    auto handle = self->request(dest, caf::infinite, std::forward<Ts>(xs)...);
+    sched.run();
+    tick(ticks);
+    caf::expected<T> out{caf::make_error(caf::sec::request_timeout)};
+    if (self->mailbox().empty())
+      return out; // No answer yet; never block the only thread.
+    std::move(handle).receive([&](T& x) { out = std::move(x); },
+                              [&](caf::error& err) { out = std::move(err); });
+    return out;
+  }
+
+  caf::expected<actors::replica_status> status(std::size_t i, group_id g) {
+    return ask<actors::replica_status>(0, servers[i].server, atom::status_v, g);
+  }
+
+  /// Every started server as a voter.
+  raft::membership voters() {
+    raft::membership m;
+    for (std::size_t i = 0; i < servers.size(); ++i)
+      m.voters.insert(node_id{i + 1});
+    return m;
+  }
+
+  /// Ticks until all servers (or those in `among`) agree on one leader of
+  /// `g`; returns its index.
+  std::optional<std::size_t> await_leader(group_id g, int max_ticks = 200,
+                                          std::vector<std::size_t> among = {}) {
+    if (among.empty())
+      for (std::size_t i = 0; i < servers.size(); ++i)
+        among.push_back(i);
+    for (int t = 0; t < max_ticks; ++t) {
+      tick();
+      std::optional<node_id> leader;
+      bool agreed = true;
+      for (auto i : among) {
+        auto st = status(i, g);
+        if (!st || st->leader == no_node || (leader && *leader != st->leader)) {
+          agreed = false;
+          break;
+        }
+        leader = st->leader;
+      }
+      if (agreed && leader)
+        return leader->value - 1;
+    }
+    return std::nullopt;
+  }
+};
 
 } // namespace ees::test
