@@ -271,6 +271,24 @@ int put_or_get(cluster::client& cl, const options& o, bool get) {
   return 0;
 }
 
+/// The contract's result line for a run without a latency window (fill,
+/// failover-probe): counts, throughput and the process's CPU since `cpu0`.
+json untimed_report(const options& o, std::size_t ops, std::size_t errors,
+                    double secs, const cpu_times& cpu0, const cpu_times& cpu1,
+                    double t_start) {
+  return {{"system", "ees"},
+          {"workload", o.workload},
+          {"concurrency", o.concurrency},
+          {"ops", ops},
+          {"errors", errors},
+          {"duration_s", secs},
+          {"throughput", static_cast<double>(ops) / secs},
+          {"cpu_user_s", cpu1.user - cpu0.user},
+          {"cpu_sys_s", cpu1.sys - cpu0.sys},
+          {"t_start", t_start},
+          {"t_end", unix_now()}};
+}
+
 int fill(cluster::client& cl, options o) {
   std::string value(o.value_size, 'v');
   std::atomic<std::size_t> next{0};
@@ -294,17 +312,7 @@ int fill(cluster::client& cl, options o) {
     t.join();
   auto secs = std::chrono::duration<double>(steady::now() - t0).count();
   auto cpu1 = cpu_now();
-  json j = {{"system", "ees"},
-            {"workload", "fill"},
-            {"concurrency", o.concurrency},
-            {"ops", o.keys - errors},
-            {"errors", errors.load()},
-            {"duration_s", secs},
-            {"throughput", static_cast<double>(o.keys - errors) / secs},
-            {"cpu_user_s", cpu1.user - cpu0.user},
-            {"cpu_sys_s", cpu1.sys - cpu0.sys},
-            {"t_start", ts},
-            {"t_end", unix_now()}};
+  auto j = untimed_report(o, o.keys - errors, errors, secs, cpu0, cpu1, ts);
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
@@ -419,21 +427,12 @@ int failover_probe(cluster::client& cl, const options& o) {
     if (gap > o.gap_ms)
       gaps.push_back({acks[i - 1], acks[i]});
   }
-  json j = {{"system", "ees"},
-            {"workload", "failover-probe"},
-            {"concurrency", 1},
-            {"ops", acks.size()},
-            {"errors", errors},
-            {"duration_s", o.duration_s},
-            {"throughput", static_cast<double>(acks.size()) / o.duration_s},
-            {"gaps", gaps},
-            {"max_gap_ms", max_gap},
-            {"first_ack", acks.empty() ? 0.0 : acks.front()},
-            {"last_ack", acks.empty() ? 0.0 : acks.back()},
-            {"cpu_user_s", cpu1.user - cpu0.user},
-            {"cpu_sys_s", cpu1.sys - cpu0.sys},
-            {"t_start", ts},
-            {"t_end", unix_now()}};
+  auto j = untimed_report(o, acks.size(), errors, o.duration_s, cpu0, cpu1, ts);
+  j["concurrency"] = 1;
+  j["gaps"] = gaps;
+  j["max_gap_ms"] = max_gap;
+  j["first_ack"] = acks.empty() ? 0.0 : acks.front();
+  j["last_ack"] = acks.empty() ? 0.0 : acks.back();
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }
