@@ -199,8 +199,9 @@ class Cluster:
     def wait_until(self, condition, deadline_s, what):
         """The one bounded wait of this driver: evaluates `condition` every
         POLL seconds until it returns something truthy (returned) or
-        `deadline_s` passes (AssertionError naming `what`). Node crashes
-        fail it at once."""
+        `deadline_s` passes (AssertionError naming `what`). Between polls it
+        waits for a node to exit (check_alive then fails at once on a crash),
+        at most POLL seconds."""
         deadline = time.monotonic() + deadline_s
         while True:
             self.check_alive()
@@ -209,7 +210,16 @@ class Cluster:
                 return result
             if time.monotonic() >= deadline:
                 raise AssertionError(f"{what()} within {deadline_s}s")
-            time.sleep(POLL)  # poll interval, not synchronization
+            self.await_exit(POLL)
+
+    def await_exit(self, timeout_s):
+        """Waits until the first running node exits, at most `timeout_s`."""
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+            return
 
     def wait_leader(self, group, nodes, deadline_s, min_term=0):
         """Waits until a node of `nodes` leads `group` in a term > min_term."""
