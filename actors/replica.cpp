@@ -25,6 +25,8 @@ void replica_state::flush() {
       send(std::move(m));
     // 4. Committed entries are durable already; apply them in order.
     if (!rd.committed.empty()) {
+      for (const auto& e : rd.committed)
+        log_bytes += e.data.size();
       self
         ->request(applier, caf::infinite, atom::apply_v,
                   std::move(rd.committed))
@@ -48,13 +50,24 @@ void replica_state::flush() {
       on_persisted(rd.ack, rd.messages_after_persist);
       continue;
     }
-    // 1. Persist, and 2. only on the ack release messages_after_persist.
-    persisting = true;
     storage::group_write w;
     w.group = group;
     w.state = rd.state;
     w.snapshot = rd.snapshot;
     w.entries = std::move(rd.entries);
+    w.sync = rd.sync;
+    if (!rd.sync) {
+      // Only the commit index changed: written in order behind earlier
+      // writes, unsynced and without waiting (ready.hpp, 1.).
+      self->request(storage, caf::infinite, atom::persist_v, std::move(w))
+        .then(
+          [](atom::persisted) {},
+          [self = self](caf::error& err) { self->state.stop(std::move(err)); });
+      on_persisted(rd.ack, rd.messages_after_persist);
+      continue;
+    }
+    // 1. Persist, and 2. only on the ack release messages_after_persist.
+    persisting = true;
     self->request(storage, caf::infinite, atom::persist_v, std::move(w))
       .then(
         [self = self, ack = rd.ack, snap = rd.snapshot,
@@ -322,6 +335,8 @@ void replica_state::on_installed(const raft::snapshot_meta& meta) {
     return;
   }
   ++snapshots_installed;
+  snapshot_bytes = i->second.second.size();
+  log_bytes = 0;
   spdlog::info("g={} n={} t={} installed snapshot at {}", group.value,
                core->id().value, core->current_term().value,
                meta.last_index.value);
@@ -365,13 +380,16 @@ void replica_state::maybe_snapshot() {
   if (starting || snapshotting || !snapshots_enabled || threshold == 0)
     return;
   auto snap = core->log().snapshot_index();
-  if (applied <= snap || applied.value - snap.value < threshold)
+  if (applied <= snap || applied.value - snap.value < threshold
+      || log_bytes < snapshot_bytes)
     return;
   snapshotting = true;
+  log_bytes = 0;
   self->request(applier, caf::infinite, atom::snapshot_v)
     .then(
       [self = self](log_index index, std::string& data) {
         auto& st = self->state;
+        st.snapshot_bytes = data.size();
         auto meta = st.meta_at(index);
         if (!meta) {
           st.snapshotting = false; // Overtaken by an installed snapshot.
@@ -457,6 +475,7 @@ void replica_state::start(const raft::persistent_state& restored) {
         spdlog::info("g={} n={} restarting from the snapshot at {}",
                      st.group.value, st.core->id().value,
                      s.meta.last_index.value);
+        st.snapshot_bytes = s.data.size();
         self
           ->request(st.applier, caf::infinite, atom::restore_v, s.meta,
                     std::move(s.data))

@@ -129,6 +129,13 @@ struct replica_state {
   /// Applied entries after the newest snapshot that trigger the next one;
   /// 0 means never. Set by the storage at start unless overridden.
   std::uint64_t threshold = 0;
+  /// Command bytes committed since the last snapshot was taken, and the
+  /// size of that snapshot. A snapshot is taken only once the log it
+  /// replaces is at least as large as the last one (LogCabin's
+  /// snapshotRatio, here 1): the cost of snapshots then stays proportional
+  /// to the log written, however large the state grows.
+  std::uint64_t log_bytes = 0;
+  std::uint64_t snapshot_bytes = 0;
   bool threshold_overridden = false;
   /// The storage keeps snapshot files (else no snapshots, no installs).
   bool snapshots_enabled = false;

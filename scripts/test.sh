@@ -101,7 +101,7 @@ if [ "${EES_SKIP_ASAN:-0}" != 1 ]; then
 fi
 if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
   for m in old_term_commit vote_before_persist stale_log_vote undurable_leader \
-    lazy_commit; do
+    lazy_commit unsynced_vote; do
     stage "mutant $m is caught" mutant "$m"
   done
 fi

@@ -9,6 +9,7 @@
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <limits>
 #include <map>
@@ -171,7 +172,9 @@ status log_store::write(const std::vector<group_write>& batch) {
   if (!ok.ok()) // Only a batch beyond RocksDB's size limit gets here.
     return invalid("cannot build the write batch: " + ok.ToString());
   rocksdb::WriteOptions wo;
-  wo.sync = sync_;
+  wo.sync = sync_
+            && std::any_of(batch.begin(), batch.end(),
+                           [](const group_write& w) { return w.sync; });
   if (auto s = db_->Write(wo, &wb); !s.ok())
     return latch(from_status(s, "write of " + std::to_string(batch.size())
                                   + " group writes failed"));

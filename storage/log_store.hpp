@@ -53,6 +53,10 @@ struct group_write {
   /// Contiguous, ascending indexes; replace every stored entry at or after
   /// `entries.front().index`.
   std::vector<raft::log_entry> entries;
+  /// False for a write that may reach the disk later (a commit index only):
+  /// a batch is synced when any of its writes asks for it, and a later
+  /// synced batch makes every earlier write durable (one ordered WAL).
+  bool sync = true;
 };
 
 /// The log, hard state and snapshot meta of all groups of one process.

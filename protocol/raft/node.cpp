@@ -22,6 +22,9 @@
 //                                 entries it covers (a bug review found: a
 //                                 restart could run a configuration two
 //                                 changes old).
+//   EES_MUTANT_UNSYNCED_VOTE      lets a new term or vote be written without
+//                                 fsync, like a commit index (breaks §5.2
+//                                 across crashes: one vote per term).
 
 namespace ees::raft {
 
@@ -338,6 +341,13 @@ ready node::take_ready() {
   }
   auto hs = current_hard_state();
   if (hs != last_hard_state_) {
+    // A term or vote must be durable before anything relies on it (§5.2);
+    // the commit index alone need not (it is volatile, Figure 2).
+    rd.sync = hs.current_term != last_hard_state_.current_term
+              || hs.voted_for != last_hard_state_.voted_for;
+#ifdef EES_MUTANT_UNSYNCED_VOTE
+    rd.sync = false;
+#endif
     rd.state = hs;
     last_hard_state_ = hs;
   }
@@ -365,6 +375,7 @@ ready node::take_ready() {
     rd.ack.last_term = rd.entries.back().term;
   }
   rd.ack.state = rd.state;
+  rd.sync = rd.sync || rd.snapshot || !rd.entries.empty();
   if (rd.snapshot)
     rd.ack.snapshot_index = rd.snapshot->last_index;
   return rd;

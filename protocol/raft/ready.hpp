@@ -29,6 +29,11 @@ struct persist_ack {
 /// 2. then call `node::on_persisted(ack)` and only then send
 ///    `messages_after_persist`: votes and append acknowledgements promise
 ///    durable state;
+///    A ready with `sync == false` changes only the commit index, which is
+///    volatile state (Figure 2; etcd's MustSync): it may be written without
+///    fsync and without waiting, and on_persisted called at once. A lost
+///    commit index is relearned from the leader; it can only be lower than
+///    the truth, never higher.
 /// 3. `messages` may be sent at once, before persisting;
 /// 4. apply `committed` in index order (they are durable already) and report
 ///    progress with `node::on_applied`;
@@ -47,6 +52,9 @@ struct ready {
   std::vector<log_entry> committed;
   std::vector<read_state> read_states;
   persist_ack ack;
+  /// The write must be durable before `on_persisted` (see 1.): entries, a
+  /// snapshot, or a new term or vote.
+  bool sync = false;
 
   /// True when the environment must write something before acknowledging.
   bool must_persist() const {

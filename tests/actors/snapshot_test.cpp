@@ -41,6 +41,8 @@ struct list_machine : cluster::state_machine {
   std::size_t applies = 0;
   std::size_t restores = 0;
   std::size_t restored_commands = 0;
+  /// Extra bytes in every snapshot (a '#' line), to model a large state.
+  std::size_t padding = 0;
 
   std::string apply(const cluster::entry_context&,
                     const std::string& command) override {
@@ -52,6 +54,8 @@ struct list_machine : cluster::state_machine {
     std::string out;
     for (auto& c : commands)
       out += c + '\n';
+    if (padding > 0)
+      out += std::string(padding, '#') + '\n';
     return out;
   }
   void restore(const std::string& data) override {
@@ -59,7 +63,8 @@ struct list_machine : cluster::state_machine {
     commands.clear();
     std::istringstream in{data};
     for (std::string line; std::getline(in, line);)
-      commands.push_back(line);
+      if (line.empty() || line.front() != '#')
+        commands.push_back(line);
     restored_commands = commands.size();
   }
   std::size_t hash() {
@@ -385,4 +390,26 @@ TEST_CASE_FIXTURE(snap_fixture, "the threshold can be overridden per group") {
   self->send(*replica, atom::threshold_v, std::uint64_t{3});
   sched.run();
   CHECK(!snapshot_files(*leader).empty());
+}
+
+TEST_CASE_FIXTURE(snap_fixture, "a large state is not snapshotted again until "
+                                "the log since its last snapshot is as large "
+                                "as that snapshot") {
+  start_servers();
+  for (auto& m : machines)
+    m->padding = 4096; // each command adds about 20 bytes of log
+  connect_all();
+  for (std::size_t i = 0; i < 3; ++i)
+    register_group(i);
+  auto leader = await_leader({0, 1, 2});
+  REQUIRE(leader);
+  propose_n(*leader, 0, 8 * threshold);
+  tick(5);
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(machines[i]->commands.size() == 8 * threshold);
+    auto files = snapshot_files(i);
+    REQUIRE(!files.empty()); // the first one, at the threshold
+    // Without the size rule the newest would be near 8 * threshold.
+    CHECK(files.front().first.value < 2 * threshold);
+  }
 }

@@ -153,6 +153,10 @@ struct pending_write {
   std::vector<log_entry> entries;
   std::vector<message> after_persist;
   persist_ack ack;
+  /// A commit-index-only write (`ready::sync == false`): acknowledged when it
+  /// reaches the head of the queue but durable only once a later synced
+  /// write is (one ordered WAL, as RocksDB's); a crash before that loses it.
+  bool lazy = false;
 };
 
 struct sim_node {
@@ -161,6 +165,8 @@ struct sim_node {
   std::uint64_t incarnation = 0;
   disk stable;
   std::deque<pending_write> writes;
+  /// Lazy writes acknowledged but not yet durable, oldest first.
+  std::vector<pending_write> unsynced;
   machine sm;
   log_index last_commit; // this incarnation's highest commit index seen
 };
@@ -209,6 +215,14 @@ public:
 
   std::uint64_t steps() const {
     return steps_;
+  }
+  /// Commit-index-only writes acknowledged before they were durable, and
+  /// how many of them a crash lost.
+  std::uint64_t lazy_writes() const {
+    return lazy_writes_;
+  }
+  std::uint64_t lazy_lost() const {
+    return lazy_lost_;
   }
   const std::string& failure() const {
     return failure_;
@@ -359,12 +373,15 @@ private:
     n.sm = n.stable.snapshot_machine;
     n.last_commit = log_index{};
     n.writes.clear();
+    n.unsynced.clear();
     check_committed(n);
   }
 
   void crash(sim_node& n) {
     n.core.reset(); // Unpersisted writes and unsent messages are lost.
     n.writes.clear();
+    lazy_lost_ += n.unsynced.size();
+    n.unsynced.clear();
   }
 
   // -- the environment loop ---------------------------------------------------
@@ -396,6 +413,7 @@ private:
     w.entries = std::move(rd.entries);
     w.after_persist = std::move(rd.messages_after_persist);
     w.ack = rd.ack;
+    w.lazy = !rd.sync && rd.must_persist();
     n.writes.push_back(std::move(w));
     check_committed(n);
   }
@@ -407,13 +425,38 @@ private:
     ++steps_;
     auto w = std::move(n.writes.front());
     n.writes.pop_front();
+    if (w.lazy) {
+      ++lazy_writes_;
+      n.core->on_persisted(w.ack);
+      for (auto& m : w.after_persist)
+        send(n, std::move(m));
+      w.after_persist.clear();
+      n.unsynced.push_back(std::move(w));
+      check_committed(n);
+      return;
+    }
+    // A synced write makes every earlier lazy write durable too.
+    for (auto& u : n.unsynced)
+      if (!make_durable(n, u))
+        return;
+    n.unsynced.clear();
+    if (!make_durable(n, w))
+      return;
+    n.core->on_persisted(w.ack);
+    for (auto& m : w.after_persist)
+      send(n, std::move(m));
+    check_committed(n);
+  }
+
+  /// Writes `w` to the node's stable storage; false on a violation.
+  bool make_durable(sim_node& n, pending_write& w) {
     auto& d = n.stable;
     if (w.snapshot) {
       auto it = snapshots_.find(w.snapshot->last_index.value);
       if (it == snapshots_.end()) {
         violation("node " + to_string(n.id) + " installs unknown snapshot "
                   + to_string(w.snapshot->last_index));
-        return;
+        return false;
       }
       d.snapshot = *w.snapshot;
       d.snapshot_machine = it->second;
@@ -426,7 +469,7 @@ private:
       if (first <= d.snapshot.last_index || first > d.last_index() + 1) {
         violation("node " + to_string(n.id) + " writes entry "
                   + to_string(first) + " outside its log");
-        return;
+        return false;
       }
       d.entries.resize(first.value - d.snapshot.last_index.value - 1);
       for (auto& e : w.entries)
@@ -438,10 +481,7 @@ private:
       violation("node " + to_string(n.id)
                 + " persisted commit index beyond "
                   "its log");
-    n.core->on_persisted(w.ack);
-    for (auto& m : w.after_persist)
-      send(n, std::move(m));
-    check_committed(n);
+    return true;
   }
 
   void send(const sim_node& from, message m) {
@@ -788,6 +828,8 @@ private:
   std::uint64_t next_command_ = 0;
   std::uint64_t next_read_ = 1;
   std::uint64_t steps_ = 0;
+  std::uint64_t lazy_writes_ = 0;
+  std::uint64_t lazy_lost_ = 0;
   std::uint64_t violations_ = 0;
   std::string failure_;
 
@@ -845,6 +887,8 @@ int main(int argc, char** argv) {
     }
   }
   std::uint64_t total_steps = 0;
+  std::uint64_t total_lazy = 0;
+  std::uint64_t total_lazy_lost = 0;
   std::uint64_t total_violations = 0;
   std::uint64_t failed_seeds = 0;
   std::uint64_t first_failure = 0;
@@ -853,6 +897,8 @@ int main(int argc, char** argv) {
     simulation sim{opt};
     auto v = sim.run();
     total_steps += sim.steps();
+    total_lazy += sim.lazy_writes();
+    total_lazy_lost += sim.lazy_lost();
     total_violations += v;
     if (v > 0) {
       if (failed_seeds++ == 0)
@@ -866,10 +912,13 @@ int main(int argc, char** argv) {
       }
     }
   }
-  std::printf("dst: %llu seeds, %llu steps, %llu violations\n",
+  std::printf("dst: %llu seeds, %llu steps, %llu violations; %llu lazy "
+              "commit-index writes, %llu of them lost in crashes\n",
               static_cast<unsigned long long>(seeds),
               static_cast<unsigned long long>(total_steps),
-              static_cast<unsigned long long>(total_violations));
+              static_cast<unsigned long long>(total_violations),
+              static_cast<unsigned long long>(total_lazy),
+              static_cast<unsigned long long>(total_lazy_lost));
   if (failed_seeds > 0)
     std::printf(
       "dst: %llu failing seeds; the first is seed %llu (caught after %llu of "

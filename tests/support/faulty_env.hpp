@@ -27,6 +27,8 @@ struct fault_switch {
   /// How many Append/Sync/Fsync calls were made on files opened for
   /// writing, failed or not (a latched store makes none).
   std::atomic<int> calls{0};
+  /// How many Sync/Fsync calls were made, failed or not.
+  std::atomic<int> syncs{0};
 };
 
 /// A writable file that fails on demand.
@@ -64,6 +66,7 @@ public:
   rocksdb::IOStatus Sync(const rocksdb::IOOptions& opts,
                          rocksdb::IODebugContext* dbg) override {
     ++sw_->calls;
+    ++sw_->syncs;
     if (sw_->fail_syncs)
       return fail("sync");
     return FSWritableFileOwnerWrapper::Sync(opts, dbg);
@@ -71,6 +74,7 @@ public:
   rocksdb::IOStatus Fsync(const rocksdb::IOOptions& opts,
                           rocksdb::IODebugContext* dbg) override {
     ++sw_->calls;
+    ++sw_->syncs;
     if (sw_->fail_syncs)
       return fail("fsync");
     return FSWritableFileOwnerWrapper::Fsync(opts, dbg);

@@ -25,8 +25,10 @@
 //   ees.cluster.raft.heartbeat-ms        10..10000 [100]
 //   ees.cluster.raft.election-ms         >= 3 * heartbeat-ms, <= 60000 [1000]
 //   ees.cluster.raft.rpc-timeout-ms      10..60000 [1000]
-//   ees.cluster.raft.snapshot.threshold  log entries between snapshots, > 0
-//                                        [10000]
+//   ees.cluster.raft.snapshot.threshold  fewest log entries between
+//                                        snapshots, > 0 [10000]; the log
+//                                        must also have grown as large as
+//                                        the last snapshot
 //   ees.cluster.raft.snapshot.store      file | db | kafka-ktable [file]
 //   ees.cluster.raft.snapshot.db.url     required when the store is db
 //   ees.cluster.raft.snapshot.kafka.bootstrap-servers  host:port,...
@@ -200,7 +202,9 @@ struct node_settings {
   std::uint32_t heartbeat_ms = 100; ///< `ees.cluster.raft.heartbeat-ms`
   std::uint32_t election_ms = 1000; ///< `ees.cluster.raft.election-ms`
   std::uint32_t rpc_timeout_ms = 1000; ///< `ees.cluster.raft.rpc-timeout-ms`
-  /// `ees.cluster.raft.snapshot.threshold`: applied entries between snapshots.
+  /// `ees.cluster.raft.snapshot.threshold`: the fewest applied entries
+  /// between snapshots; a group also waits until the log since its last
+  /// snapshot is at least as large as that snapshot (bytes).
   std::uint64_t snapshot_threshold = 10000;
   snapshot_store_kind snapshot_store = snapshot_store_kind::file;
   std::string snapshot_db_url; ///< `...snapshot.db.url`

@@ -32,9 +32,12 @@ struct raft_server_settings {
   std::uint32_t election_ticks = 10;
   /// fsync every write; only throw-away tests may turn it off.
   bool sync = true;
-  /// Applied entries between snapshots of a group
-  /// (`ees.cluster.raft.snapshot.threshold`); 0 never snapshots. Snapshot
-  /// files live in `<data_dir>/snapshots`.
+  /// The fewest applied entries between snapshots of a group
+  /// (`ees.cluster.raft.snapshot.threshold`); 0 never snapshots. A group
+  /// also waits until the commands applied since its last snapshot add up to
+  /// that snapshot's size, so snapshot cost stays proportional to the log
+  /// written however large the state is. Snapshot files live in
+  /// `<data_dir>/snapshots`.
   std::uint64_t snapshot_threshold = 10000;
   /// Run the storage on its own thread (it blocks on fsync). Tests on CAF's
   /// deterministic scheduler turn this off.

@@ -446,3 +446,45 @@ TEST_CASE("§5.2 a single-voter group elects itself once its vote is durable "
   REQUIRE_FALSE(applied.empty());
   CHECK(applied.back().data == "solo");
 }
+
+// -- thesis §3.8 what must be synced ------------------------------------------
+
+TEST_CASE("thesis §3.8 entries, a new term and a vote must be synced; a "
+          "commit index alone need not be (it is volatile, Figure 2)") {
+  node n{config_of(1),
+         restored(hard_state{1_t, no_node, 0_i}, entries_with_terms({1, 1}))};
+  drain_all(n);
+  // A new term (a leader's heartbeat of term 2).
+  n.step(heartbeat(2, 1, 2, 0));
+  auto rd = drain(n);
+  REQUIRE(rd.state);
+  CHECK(rd.state->current_term == 2_t);
+  CHECK(rd.sync);
+  drain_all(n);
+  // New entries.
+  n.step(append_request(2, 1, 2, 2, 1, {entry(3, 2)}, 0));
+  rd = drain(n);
+  CHECK(rd.entries.size() == 1);
+  CHECK(rd.sync);
+  drain_all(n);
+  // Only the commit index moves.
+  n.step(heartbeat(2, 1, 2, 3));
+  rd = drain(n);
+  REQUIRE(rd.state);
+  CHECK(rd.state->commit_index == 3_i);
+  CHECK(rd.entries.empty());
+  CHECK_FALSE(rd.snapshot);
+  CHECK_FALSE(rd.sync);
+  CHECK(rd.must_persist());
+  drain_all(n);
+  // A vote in a new term (the leader is gone: node 3 campaigns).
+  for (int i = 0; i < 64 && n.leader() != no_node; ++i)
+    n.tick();
+  drain_all(n);
+  auto term = n.current_term().value + 1;
+  n.step(vote_request(3, 1, term, 3, 2));
+  rd = drain(n);
+  REQUIRE(rd.state);
+  CHECK(rd.state->voted_for == 3_n);
+  CHECK(rd.sync);
+}

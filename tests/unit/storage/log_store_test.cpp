@@ -399,3 +399,26 @@ TEST_CASE("fail-stop: a failed write or fsync latches the error, and what "
   CHECK(*gs == std::vector<group_id>{group_id{1}});
   CHECK(store->write({gw(2, entries(2, 2, 1))}));
 }
+
+TEST_CASE("thesis §3.8 a batch of lazy writes is not synced; the next synced "
+          "batch makes it durable with itself") {
+  temp_dir tmp;
+  auto sw = std::make_shared<fault_switch>();
+  auto store = open_store(tmp.path(), make_faulty_env(sw));
+  REQUIRE(store->register_group(group_id{1}));
+  write(*store, {gw(1, entries(1, 3, 1), hs(1, 1, 1))});
+  auto lazy = gw(1, {}, hs(1, 1, 3));
+  lazy.sync = false;
+  auto before = sw->syncs.load();
+  write(*store, {lazy});
+  CHECK(sw->syncs == before);
+  CHECK(load(*store, 1).state.commit_index == log_index{3});
+  // Mixed with a write that must be synced, the batch is synced.
+  write(*store, {lazy, gw(1, entries(4, 4, 1))});
+  CHECK(sw->syncs > before);
+  store.reset();
+  store = open_store(tmp.path());
+  auto after = load(*store, 1);
+  CHECK(after.state.commit_index == log_index{3});
+  CHECK(after.entries.size() == 4);
+}
