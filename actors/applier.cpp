@@ -2,9 +2,11 @@
 
 #include "actors/entry_stamp.hpp"
 #include "actors/errors.hpp"
+#include "actors/one_shot.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <functional>
 #include <utility>
 
 namespace ees::actors {
@@ -73,8 +75,10 @@ log_index applier_state::restore(const raft::snapshot_meta& meta,
 
 applier_actor::behavior_type
 applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
-        node_id node, cluster::state_machine_ptr machine, notify_actor sink) {
+        node_id node, cluster::state_machine_ptr machine, notify_actor sink,
+        bool detached) {
   auto& st = self->state;
+  st.detached = detached;
   st.self = self;
   st.group = group;
   st.node = node;
@@ -89,7 +93,16 @@ applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
     },
     [self](atom::snapshot) -> caf::result<log_index, std::string> {
       auto& st = self->state;
-      return {st.applied, st.machine->snapshot()};
+      auto task = st.machine->snapshot_task();
+      auto writer = spawn_one_shot(self, st.detached, std::move(task));
+      auto rp = self->make_response_promise<log_index, std::string>();
+      self->request(writer, caf::infinite, atom::run_v)
+        .then(
+          [rp, index = st.applied](std::string& data) mutable {
+            rp.deliver(index, std::move(data));
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](atom::restore, const raft::snapshot_meta& meta,
            const std::string& data) { return self->state.restore(meta, data); },

@@ -16,9 +16,11 @@ namespace ees::actors {
 /// it applied already, so the state machine sees each entry exactly once.
 ///
 /// Snapshots (§7): the replica asks for `snapshot` once enough entries are
-/// applied, and sends `restore` before any entry after a snapshot it
-/// restarts from or installs; a snapshot not newer than `applied` is
-/// ignored, since the state covers it already.
+/// applied (the state machine captures its state at once and a writer
+/// actor of its own serializes it, so applying goes on meanwhile), and sends
+/// `restore` before any entry after a snapshot it restarts from or installs; a
+/// snapshot not newer than `applied` is ignored, since the state covers it
+/// already.
 ///
 /// Normal entries carry the leader's clock (entry_stamp.hpp); an entry that
 /// does not stops the applier (a corrupt log must not reach the state).
@@ -41,6 +43,8 @@ struct applier_state {
   node_id node;
   cluster::state_machine_ptr machine;
   notify_actor sink;
+  /// Snapshot writers run detached (on threads of their own).
+  bool detached = true;
   /// Every entry up to here reached the state machine.
   log_index applied;
   bool leading = false;
@@ -48,8 +52,10 @@ struct applier_state {
 
 /// Spawns the applier of `group` on `node`, applying to `machine` and
 /// delivering its notifications to `sink` (may be null: dropped).
+/// `detached`: serialize snapshots on threads of their own.
 applier_actor::behavior_type
 applier(applier_actor::stateful_pointer<applier_state> self, group_id group,
-        node_id node, cluster::state_machine_ptr machine, notify_actor sink);
+        node_id node, cluster::state_machine_ptr machine, notify_actor sink,
+        bool detached = true);
 
 } // namespace ees::actors

@@ -35,6 +35,13 @@ std::string cluster_state_machine::snapshot() {
   return state_.snapshot();
 }
 
+std::function<std::string()> cluster_state_machine::snapshot_task() {
+  auto copy = std::make_shared<const cluster_sm::cluster_state>(state_);
+  return [copy] {
+    return copy->snapshot();
+  };
+}
+
 void cluster_state_machine::restore(const std::string& data) {
   if (auto err = state_.restore(data); !err.empty())
     throw std::runtime_error("cannot restore the cluster state: " + err);

@@ -26,6 +26,7 @@ caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
   actors::snapshot_settings snaps;
   snaps.dir = cfg.data_dir;
   snaps.threshold = cfg.snapshot_threshold;
+  snaps.detached_saves = cfg.detached_storage;
   raft_server srv;
   if (cfg.detached_storage)
     srv.storage
@@ -37,6 +38,7 @@ caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
   sc.tick_interval = std::chrono::milliseconds{cfg.tick_ms};
   sc.election_ticks = cfg.election_ticks;
   sc.wall_clock = cfg.wall_clock;
+  sc.detached_snapshots = cfg.detached_storage;
   srv.server = sys.spawn(actors::server, sc, srv.storage);
   return srv;
 }

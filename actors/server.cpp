@@ -99,7 +99,8 @@ server_state::register_group(group_id group, raft::membership voters,
         auto& hosted = groups[group];
         hosted.machine = machine;
         hosted.applier = self->spawn(applier, group, cfg.id, machine,
-                                     caf::actor_cast<notify_actor>(self));
+                                     caf::actor_cast<notify_actor>(self),
+                                     cfg.detached_snapshots);
         self->monitor(hosted.applier);
         spdlog::info("g={} n={} t={} registered (commit {}, {} entries)",
                      group.value, cfg.id.value, ps.state.current_term.value,

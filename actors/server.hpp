@@ -29,6 +29,9 @@ struct server_config {
   /// The clock leaders stamp into entries (ms since the epoch); the system
   /// clock when empty. Tests inject a simulated one.
   std::function<std::int64_t()> wall_clock;
+  /// Serialize snapshots on threads of their own (tests on CAF's
+  /// deterministic scheduler turn this off).
+  bool detached_snapshots = true;
 };
 
 /// One registered group on this server.

@@ -20,6 +20,10 @@ struct snapshot_settings {
   /// Snapshot files kept per group. More than two, because a follower saves
   /// a received snapshot before its core decides to install it.
   std::size_t keep = 3;
+  /// Write snapshot files on threads of their own, so that log writes do not
+  /// wait behind them (production); tests on CAF's deterministic scheduler
+  /// keep them on the scheduler.
+  bool detached_saves = false;
 };
 
 /// What a starting replica learns from the storage: the process's snapshot

@@ -1,6 +1,7 @@
 #include "actors/storage.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/one_shot.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -222,18 +223,31 @@ snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
       return st.find_snapshot(group, meta, commit);
     },
     [self](atom::snap_save, group_id group, const raft::snapshot_meta& meta,
-           const std::string& data) -> caf::result<caf::ok_atom> {
+           std::string& data) -> caf::result<caf::ok_atom> {
       auto& st = self->state;
       if (!st.snapshots)
         return snapshots_off();
-      // Not fail-stop: a failed save deletes its temporary file and nothing
-      // depends on it yet (the log is compacted only after it succeeded).
-      if (auto res = st.snapshots->save(group, meta, data); !res) {
+      // Written by a one-shot actor: a snapshot file is megabytes and its
+      // fsync must not delay the log writes queued behind it. Not fail-stop:
+      // a failed save deletes its temporary file and nothing depends on it
+      // yet (the log is compacted only after it succeeded).
+      auto save
+        = [files = *st.snapshots, group, meta,
+           data = std::move(data)]() mutable -> caf::result<caf::ok_atom> {
+        auto res = files.save(group, meta, data);
+        if (res)
+          return caf::ok_atom::value;
         spdlog::warn("g={} snapshot save at {} failed: {}", group.value,
                      meta.last_index.value, storage::to_string(res.error()));
         return storage::make_error(res.error());
-      }
-      return caf::ok_atom::value;
+      };
+      auto saver
+        = spawn_one_shot(self, st.snapshot_cfg.detached_saves, std::move(save));
+      auto rp = self->make_response_promise<caf::ok_atom>();
+      self->request(saver, caf::infinite, atom::run_v)
+        .then([rp](caf::ok_atom ok) mutable { rp.deliver(ok); },
+              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
     },
     [self](atom::snap_read, group_id group,
            const raft::snapshot_meta& meta) -> caf::result<std::string> {

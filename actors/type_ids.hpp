@@ -74,6 +74,7 @@ CAF_ADD_ATOM(ees, ees::atom, notify, "notify")
 CAF_ADD_ATOM(ees, ees::atom, event, "event")
 CAF_ADD_ATOM(ees, ees::atom, digest, "digest")
 CAF_ADD_ATOM(ees, ees::atom, peer_down, "peer_down")
+CAF_ADD_ATOM(ees, ees::atom, run, "run")
 
 namespace ees::actors {
 

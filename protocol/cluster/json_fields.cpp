@@ -1,5 +1,6 @@
 #include "protocol/cluster/json_fields.hpp"
 
+#include <algorithm>
 #include <utility>
 
 namespace ees::cluster_sm::detail {
@@ -22,6 +23,59 @@ expected<json> parse_input(std::string_view text, const std::string& what) {
 
 std::string render(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+void append_json_string(std::string& out, std::string_view text) {
+  auto plain = [](unsigned char c) {
+    return c >= 0x20 && c != '"' && c != '\\';
+  };
+  if (std::any_of(text.begin(), text.end(), [](char c) {
+        return static_cast<unsigned char>(c) >= 0x80;
+      })) {
+    // UTF-8: validated (and repaired) as render() does.
+    out += render(json(std::string{text}));
+    return;
+  }
+  out += '"';
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    auto c = static_cast<unsigned char>(text[i]);
+    if (plain(c))
+      continue;
+    out.append(text.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\b':
+        out += "\\b";
+        break;
+      case '\f':
+        out += "\\f";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default: {
+        static constexpr char hex[] = "0123456789abcdef";
+        out += "\\u00";
+        out += hex[c >> 4];
+        out += hex[c & 0xF];
+      }
+    }
+  }
+  out.append(text.data() + run, text.size() - run);
+  out += '"';
 }
 
 std::string abbreviate(std::string_view text) {

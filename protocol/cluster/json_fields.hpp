@@ -33,6 +33,10 @@ expected<json> parse_input(std::string_view text, const std::string& what);
 /// invalid UTF-8, impossible after parse(), would be replaced.
 std::string render(const json& value);
 
+/// Appends `text` as a JSON string, exactly as render() writes it, without
+/// building a json value (snapshots write hundreds of thousands).
+void append_json_string(std::string& out, std::string_view text);
+
 /// `text` cut after its first 64 bytes (never inside a UTF-8 sequence) and
 /// marked with "..." when cut, for messages.
 std::string abbreviate(std::string_view text);

@@ -22,6 +22,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 namespace ees::cluster_sm {
@@ -90,8 +91,11 @@ struct replicated {
   std::map<std::string, partition_ref> equipment;
   /// Key -> owner.
   std::map<std::string, std::string> keys;
-  /// Request id -> the answer of its first successful apply.
-  std::map<std::string, std::string> answers;
+  /// Request id -> the answer of its first successful apply. Hashed: ids of
+  /// one client share a long prefix, which ordered lookups compare again at
+  /// every level (6% of a loaded node's CPU). Never iterated: `answer_order`
+  /// gives the deterministic order.
+  std::unordered_map<std::string, std::string> answers;
   /// The ids of `answers` from oldest to newest apply, for eviction.
   std::deque<std::string> answer_order;
   /// The replicated clock: the maximum entry stamp applied so far.

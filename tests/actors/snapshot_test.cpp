@@ -6,6 +6,7 @@
 
 #include "actors/interfaces.hpp"
 #include "actors/storage.hpp"
+#include "ees/cluster/cluster_state_machine.hpp"
 #include "ees/cluster/raft_server_factory.hpp"
 #include "ees/cluster/state_machine.hpp"
 #include "storage/log_store.hpp"
@@ -412,4 +413,23 @@ TEST_CASE_FIXTURE(snap_fixture, "a large state is not snapshotted again until "
     // Without the size rule the newest would be near 8 * threshold.
     CHECK(files.front().first.value < 2 * threshold);
   }
+}
+
+TEST_CASE("a snapshot task of the cluster state machine serializes the state "
+          "as it was when the task was made, not as it is when it runs") {
+  cluster::cluster_state_machine m;
+  auto assign = [&](std::uint64_t index, const std::string& key) {
+    cluster::entry_context ctx{log_index{index}, term_t{1}, 1000};
+    auto answer = m.apply(ctx, R"({"v":1,"type":"AssignKey","id":"r)" + key
+                                 + R"(","key":")" + key + R"(","owner":"o"})");
+    REQUIRE(answer.find(R"("ok":true)") != std::string::npos);
+  };
+  assign(1, "k1");
+  auto before = m.snapshot();
+  auto task = m.snapshot_task();
+  assign(2, "k2");
+  auto after = m.snapshot();
+  CHECK(after != before);
+  CHECK(task() == before);
+  CHECK(m.snapshot() == after);
 }

@@ -39,8 +39,9 @@ struct raft_server_settings {
   /// written however large the state is. Snapshot files live in
   /// `<data_dir>/snapshots`.
   std::uint64_t snapshot_threshold = 10000;
-  /// Run the storage on its own thread (it blocks on fsync). Tests on CAF's
-  /// deterministic scheduler turn this off.
+  /// Run the storage on its own thread (it blocks on fsync), and serialize
+  /// snapshots on threads of their own. Tests on CAF's deterministic
+  /// scheduler turn this off.
   bool detached_storage = true;
   /// The clock leaders stamp into entries (ms since the epoch); the system
   /// clock when empty. Tests inject a simulated one.

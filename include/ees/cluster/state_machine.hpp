@@ -4,6 +4,7 @@
 #include "protocol/ids.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -66,6 +67,16 @@ public:
   /// entry applied so far.
   virtual std::string snapshot() = 0;
 
+  /// A snapshot in two steps, so that applying need not wait for the
+  /// serialization: this call runs on the applier and captures the state
+  /// (a copy, say); the returned function runs later on another thread and
+  /// returns the bytes `snapshot()` would have returned at this call. It
+  /// must not touch `*this`. The default serializes here at once.
+  virtual std::function<std::string()> snapshot_task() {
+    return [data = snapshot()] {
+      return data;
+    };
+  }
   /// Replaces the whole state with `data`, as produced by `snapshot()`.
   virtual void restore(const std::string& data) = 0;
 

@@ -226,4 +226,17 @@ TEST_CASE("crc32c matches the published check value") {
   CHECK(crc32c("123456789") == 0xE3069283u);
   CHECK(crc32c("") == 0u);
   CHECK(crc32c("56789", crc32c("1234")) == crc32c("123456789"));
+  CHECK(crc32c_portable("123456789") == 0xE3069283u);
+}
+
+TEST_CASE("crc32c with the CPU's instruction equals the table version for "
+          "every length and alignment") {
+  std::string data;
+  for (int i = 0; i < 300; ++i)
+    data.push_back(static_cast<char>(i * 131 + 7));
+  for (std::size_t off = 0; off < 9; ++off)
+    for (std::size_t len = 0; off + len <= data.size(); len += 7) {
+      std::string_view piece{data.data() + off, len};
+      CHECK(crc32c(piece, 0x1234u) == crc32c_portable(piece, 0x1234u));
+    }
 }
