@@ -38,18 +38,32 @@ constexpr std::string_view key_kafka_bootstrap
   = "ees.cluster.raft.snapshot.kafka.bootstrap-servers";
 constexpr std::string_view key_kafka_topic
   = "ees.cluster.raft.snapshot.kafka.topic";
+constexpr std::string_view key_threads = "ees.cluster.scheduler.threads";
 constexpr std::string_view key_tls_certificate = "ees.cluster.tls.certificate";
 constexpr std::string_view key_tls_private_key = "ees.cluster.tls.private-key";
 constexpr std::string_view key_tls_ca_file = "ees.cluster.tls.ca-file";
 
 /// Keys that hold one value.
 constexpr std::string_view scalar_keys[] = {
-  key_node_id,         key_rack,        key_zone,
-  key_listen,          key_data_dir,    key_peer_count,
-  key_heartbeat,       key_election,    key_rpc_timeout,
-  key_threshold,       key_store,       key_db_url,
-  key_kafka_bootstrap, key_kafka_topic, key_tls_certificate,
-  key_tls_private_key, key_tls_ca_file,
+  key_node_id,
+  key_rack,
+  key_zone,
+  key_listen,
+  key_data_dir,
+  key_peer_count,
+  key_heartbeat,
+  key_election,
+  key_rpc_timeout,
+  key_threshold,
+  key_threads,
+  key_store,
+  key_db_url,
+  key_kafka_bootstrap,
+  key_kafka_topic,
+  key_tls_certificate,
+  key_tls_private_key,
+  key_tls_ca_file,
+  key_threads,
 };
 
 /// Every key form, as shown in suggestions.
@@ -999,6 +1013,7 @@ private:
            source);
     }
     read_uint(key_rpc_timeout, out_.rpc_timeout_ms, 10, 60000);
+    read_uint(key_threads, out_.scheduler_threads, 0, 256);
     read_uint(key_threshold, out_.snapshot_threshold, 1,
               std::numeric_limits<std::uint64_t>::max());
   }
@@ -1225,6 +1240,7 @@ bool operator==(const node_settings& x, const node_settings& y) {
          && x.groups == y.groups && x.peer_count == y.peer_count
          && x.heartbeat_ms == y.heartbeat_ms && x.election_ms == y.election_ms
          && x.rpc_timeout_ms == y.rpc_timeout_ms
+         && x.scheduler_threads == y.scheduler_threads
          && x.snapshot_threshold == y.snapshot_threshold
          && x.snapshot_store == y.snapshot_store
          && x.snapshot_db_url == y.snapshot_db_url
@@ -1466,6 +1482,7 @@ std::string to_properties(const node_settings& x) {
   put(key_heartbeat, std::to_string(x.heartbeat_ms));
   put(key_election, std::to_string(x.election_ms));
   put(key_rpc_timeout, std::to_string(x.rpc_timeout_ms));
+  put(key_threads, std::to_string(x.scheduler_threads));
   put(key_threshold, std::to_string(x.snapshot_threshold));
   put(key_store, to_string(x.snapshot_store));
   if (!x.snapshot_db_url.empty())

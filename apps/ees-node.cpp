@@ -119,8 +119,7 @@ int main(int argc, char** argv) {
   cfg.set("middleman.connection-timeout",
           caf::timespan{
             std::chrono::milliseconds{std::max(settings.election_ms, 500u)}});
-  // Lower message latency (commit latency) at some pipelined throughput.
-  cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{0});
+  apps::configure_scheduler(cfg, settings.scheduler_threads);
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   int rc = 0;

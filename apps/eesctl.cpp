@@ -438,9 +438,7 @@ int main(int argc, char** argv) {
     cfg.set("openssl.cafile", opts.tls_ca);
   }
   cfg.add_message_types<caf::id_block::ees>();
-  // Commit latency over throughput: no 50 us naps between polls of idle
-  // workers (caf-rocksdb-field-notes.md §4.1: 250 -> 89 us per round trip).
-  cfg.set("work-stealing.moderate-sleep-duration", caf::timespan{0});
+  apps::configure_scheduler(cfg, 0);
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
   cfg.set("logger.console-verbosity", caf::atom("quiet"));
   int rc = 0;

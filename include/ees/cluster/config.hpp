@@ -25,6 +25,8 @@
 //   ees.cluster.raft.heartbeat-ms        10..10000 [100]
 //   ees.cluster.raft.election-ms         >= 3 * heartbeat-ms, <= 60000 [1000]
 //   ees.cluster.raft.rpc-timeout-ms      10..60000 [1000]
+//   ees.cluster.scheduler.threads        CAF worker threads, 0..256; 0 is
+//                                        half the cores, at least 1 [0]
 //   ees.cluster.raft.snapshot.threshold  fewest log entries between
 //                                        snapshots, > 0 [10000]; the log
 //                                        must also have grown as large as
@@ -202,6 +204,9 @@ struct node_settings {
   std::uint32_t heartbeat_ms = 100; ///< `ees.cluster.raft.heartbeat-ms`
   std::uint32_t election_ms = 1000; ///< `ees.cluster.raft.election-ms`
   std::uint32_t rpc_timeout_ms = 1000; ///< `ees.cluster.raft.rpc-timeout-ms`
+  /// `ees.cluster.scheduler.threads`: CAF worker threads; 0 is half the
+  /// cores, at least one (apps/node_common.hpp).
+  std::uint32_t scheduler_threads = 0;
   /// `ees.cluster.raft.snapshot.threshold`: the fewest applied entries
   /// between snapshots; a group also waits until the log since its last
   /// snapshot is at least as large as that snapshot (bytes).

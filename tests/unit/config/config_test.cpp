@@ -133,6 +133,7 @@ TEST_CASE("every key from a properties file") {
                           "ees.cluster.raft.heartbeat-ms=50\n"
                           "ees.cluster.raft.election-ms=500\n"
                           "ees.cluster.raft.rpc-timeout-ms=750\n"
+                          "ees.cluster.scheduler.threads=3\n"
                           "ees.cluster.raft.snapshot.threshold=123456\n"
                           "ees.cluster.raft.snapshot.store=kafka-ktable\n"
                           "ees.cluster.raft.snapshot.db.url=pg://db/ees\n"
@@ -165,6 +166,7 @@ TEST_CASE("every key from a properties file") {
   CHECK(s.heartbeat_ms == 50);
   CHECK(s.election_ms == 500);
   CHECK(s.rpc_timeout_ms == 750);
+  CHECK(s.scheduler_threads == 3);
   CHECK(s.snapshot_threshold == 123456);
   CHECK(s.snapshot_store == snapshot_store_kind::kafka_ktable);
   CHECK(s.snapshot_db_url == "pg://db/ees");
@@ -185,6 +187,7 @@ TEST_CASE("every key from a properties file") {
                             "    peers:\n"
                             "      - 8@10.0.0.8:9000\n"
                             "      - \"9@[::1]:9001\"\n"
+                            "    scheduler: {threads: 3}\n"
                             "    raft:\n"
                             "      data-dir: /data/ees\n"
                             "      groups:\n"
@@ -261,6 +264,7 @@ TEST_CASE("defaults") {
   CHECK(res->heartbeat_ms == 100);
   CHECK(res->election_ms == 1000);
   CHECK(res->rpc_timeout_ms == 1000);
+  CHECK(res->scheduler_threads == 0);
   CHECK(res->snapshot_threshold == 10000);
   CHECK(res->snapshot_store == snapshot_store_kind::file);
   CHECK(res->peers.empty());
@@ -381,6 +385,8 @@ TEST_CASE("every bad value is an error naming its key") {
                "ees.cluster.raft.rpc-timeout-ms", "between 10 and 60000");
   expect_error({"ees.cluster.raft.rpc-timeout-ms=1s"},
                "ees.cluster.raft.rpc-timeout-ms", "'1s'");
+  expect_error({"ees.cluster.scheduler.threads=257"},
+               "ees.cluster.scheduler.threads", "between 0 and 256");
   expect_error({"ees.cluster.raft.snapshot.threshold=0"},
                "ees.cluster.raft.snapshot.threshold", ">= 1, got 0");
   // snapshot store
@@ -751,6 +757,7 @@ TEST_CASE("to_properties round-trips through the parser") {
   x.heartbeat_ms = 10;
   x.election_ms = 30;
   x.rpc_timeout_ms = 60000;
+  x.scheduler_threads = 256;
   x.snapshot_threshold = 18446744073709551615ull;
   x.snapshot_store = snapshot_store_kind::db;
   x.snapshot_db_url = "postgresql://u:p@db:5432/ees?ssl=true#x";
