@@ -290,3 +290,46 @@ TEST_CASE_FIXTURE(client_fixture, "the leader advances replicated time past "
   for (auto& m : machines)
     CHECK(m->clock_advances() == 1); // No deadline left: no more advances.
 }
+
+TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that never answers "
+                                  "is given up after the attempt timeout and "
+                                  "the call goes on at the next server") {
+  auto leader = await_leader();
+  // Takes every request and never answers it (nor fails it).
+  auto silent = sys.spawn([](caf::event_based_actor* s) -> caf::behavior {
+    s->set_default_handler(caf::skip);
+    return {[](int) {}};
+  });
+  cluster::client_options opts;
+  opts.attempt_timeout = 200ms;
+  opts.timeout = 5000ms;
+  cluster::client c{sys,
+                    {caf::actor_cast<server_actor>(silent),
+                     servers[leader].server},
+                    opts};
+  auto t0 = sched.clock().now();
+  auto r = submit(c, "x");
+  auto waited = sched.clock().now() - t0;
+  REQUIRE(r);
+  CHECK_MESSAGE(r->ok, r->error);
+  CHECK(r->attempts == 2);
+  // Not before the attempt timeout, and not much after it.
+  CHECK(waited >= 200ms);
+  CHECK(waited <= 400ms);
+  SUBCASE("with no other server the call fails at its own deadline") {
+    cluster::client_options only;
+    only.attempt_timeout = 200ms;
+    only.timeout = 1000ms;
+    cluster::client lone{sys, {caf::actor_cast<server_actor>(silent)}, only};
+    auto t1 = sched.clock().now();
+    auto r2 = submit(lone, "y");
+    auto waited2 = sched.clock().now() - t1;
+    REQUIRE(r2);
+    CHECK_FALSE(r2->ok);
+    CHECK(r2->error == "timeout");
+    CHECK(r2->attempts >= 4);
+    CHECK(waited2 >= 1000ms);
+    CHECK(waited2 <= 1400ms);
+  }
+  self->send_exit(silent, caf::exit_reason::user_shutdown);
+}
