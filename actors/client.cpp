@@ -113,6 +113,9 @@ struct client_state {
   /// any are in flight.
   void sweep();
   void schedule_sweep();
+  struct attempt_record;
+  /// Removes and returns the attempt `id` unless the sweep gave up on it.
+  std::optional<attempt_record> take_attempt(std::uint64_t id);
   void finish(pending_ptr p, client_result res);
   void connect(std::size_t idx);
   void on_connected(std::size_t idx, actors::server_actor server);
@@ -199,21 +202,13 @@ void client_state::attempt(pending_ptr p) {
   schedule_sweep();
   // An answer after the sweep gave up on the attempt is dropped.
   auto ok = [this, id](actors::client_reply& r) {
-    auto i = inflight.find(id);
-    if (i == inflight.end())
-      return;
-    auto rec = std::move(i->second);
-    inflight.erase(i);
-    on_reply(std::move(rec.p), rec.idx, r);
+    if (auto rec = take_attempt(id))
+      on_reply(std::move(rec->p), rec->idx, r);
   };
   auto err = [this, id](caf::error& e) {
-    auto i = inflight.find(id);
-    if (i == inflight.end())
-      return;
-    auto rec = std::move(i->second);
-    inflight.erase(i);
     // The connection or the server failed: drop the connection.
-    on_failure(std::move(rec.p), rec.idx, actors::error_name(e), true);
+    if (auto rec = take_attempt(id))
+      on_failure(std::move(rec->p), rec->idx, actors::error_name(e), true);
   };
   if (p->is_query)
     self
@@ -225,6 +220,16 @@ void client_state::attempt(pending_ptr p) {
       ->request(ep.server, caf::infinite, atom::client_v, atom::propose_v,
                 p->group, p->payload)
       .then(ok, err);
+}
+
+std::optional<client_state::attempt_record>
+client_state::take_attempt(std::uint64_t id) {
+  auto i = inflight.find(id);
+  if (i == inflight.end())
+    return std::nullopt;
+  auto rec = std::move(i->second);
+  inflight.erase(i);
+  return rec;
 }
 
 void client_state::schedule_sweep() {

@@ -63,7 +63,6 @@ constexpr std::string_view scalar_keys[] = {
   key_tls_certificate,
   key_tls_private_key,
   key_tls_ca_file,
-  key_threads,
 };
 
 /// Every key form, as shown in suggestions.
@@ -82,6 +81,7 @@ constexpr std::string_view key_patterns[] = {
   key_election,
   key_rpc_timeout,
   key_threshold,
+  key_threads,
   key_store,
   key_db_url,
   key_kafka_bootstrap,

@@ -580,6 +580,8 @@ TEST_CASE("unknown keys, with a suggestion when one is close") {
   check("ees.cluster.raft.timeout",
         "did you mean 'ees.cluster.raft.rpc-timeout-ms'?");
   check("EES.CLUSTER.LISTEN", "did you mean 'ees.cluster.listen'?");
+  check("ees.cluster.scheduler.thread",
+        "did you mean 'ees.cluster.scheduler.threads'?");
   auto res = with({"something.else.entirely=1"});
   REQUIRE_FALSE(res);
   REQUIRE(res.errors().size() == 1);
