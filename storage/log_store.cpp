@@ -98,8 +98,9 @@ log_store::open(const log_store_options& opts) {
   // added later and rarely flushed.
   options.max_total_wal_size = opts.max_total_wal_size;
   // After a crash, recover every record before the first torn one. Records
-  // after it were never acknowledged (each write is synced before it is),
-  // so dropping them is safe; refusing to open would not be.
+  // after it were never acknowledged (each write is synced before it is,
+  // except a lazy one holding only a commit index, which may be lost), so
+  // dropping them is safe; refusing to open would not be.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   options.keep_log_file_num = 4;
   if (opts.env)
