@@ -69,6 +69,14 @@ using snapshot_storage_actor = storage_actor::extend<
   caf::replies_to<atom::compact, group_id,
                   raft::snapshot_meta>::with<caf::ok_atom>>;
 
+/// The snapshot file writer of a storage actor: writes one file at a time
+/// (a save prunes older files and leftover temporaries, so saves must not
+/// overlap), on a thread of its own so that log writes never wait for a
+/// snapshot file and its fsync.
+using snapshot_writer_actor = caf::typed_actor<
+  caf::replies_to<atom::snap_save, group_id, raft::snapshot_meta,
+                  std::string>::with<caf::ok_atom>>;
+
 /// The APPLIER actor interface: one group's state machine on this node.
 using applier_actor = caf::typed_actor<
   // Applies committed entries in index order (skipping those applied

@@ -1,8 +1,9 @@
 #include "actors/storage.hpp"
 
 #include "actors/errors.hpp"
-#include "actors/one_shot.hpp"
 
+#include <caf/exit_reason.hpp>
+#include <caf/send.hpp>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -42,6 +43,23 @@ storage::result<storage::snapshot> read_file(const std::string& path) {
 caf::error snapshots_off() {
   return storage::make_error(storage::storage_error{
     storage::storage_errc::invalid_argument, "snapshots are off"});
+}
+
+snapshot_writer_actor::behavior_type
+snapshot_writer(snapshot_writer_actor::pointer, storage::snapshot_files files) {
+  return {
+    [files](atom::snap_save, group_id group, const raft::snapshot_meta& meta,
+            const std::string& data) mutable -> caf::result<caf::ok_atom> {
+      // Not fail-stop: a failed save deletes its temporary file and nothing
+      // depends on it yet (the log is compacted only after it succeeded).
+      auto res = files.save(group, meta, data);
+      if (res)
+        return caf::ok_atom::value;
+      spdlog::warn("g={} snapshot save at {} failed: {}", group.value,
+                   meta.last_index.value, storage::to_string(res.error()));
+      return storage::make_error(res.error());
+    },
+  };
 }
 
 } // namespace
@@ -227,27 +245,20 @@ snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
       auto& st = self->state;
       if (!st.snapshots)
         return snapshots_off();
-      // Written by a one-shot actor: a snapshot file is megabytes and its
-      // fsync must not delay the log writes queued behind it. Not fail-stop:
-      // a failed save deletes its temporary file and nothing depends on it
-      // yet (the log is compacted only after it succeeded).
-      auto save
-        = [files = *st.snapshots, group, meta,
-           data = std::move(data)]() mutable -> caf::result<caf::ok_atom> {
-        auto res = files.save(group, meta, data);
-        if (res)
-          return caf::ok_atom::value;
-        spdlog::warn("g={} snapshot save at {} failed: {}", group.value,
-                     meta.last_index.value, storage::to_string(res.error()));
-        return storage::make_error(res.error());
-      };
-      auto saver
-        = spawn_one_shot(self, st.snapshot_cfg.detached_saves, std::move(save));
-      auto rp = self->make_response_promise<caf::ok_atom>();
-      self->request(saver, caf::infinite, atom::run_v)
-        .then([rp](caf::ok_atom ok) mutable { rp.deliver(ok); },
-              [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-      return rp;
+      // Delegated to the writer: a snapshot file is megabytes and its fsync
+      // must not delay the log writes queued behind it.
+      if (!st.writer) {
+        st.writer
+          = st.snapshot_cfg.detached_saves
+              ? self->spawn<caf::detached>(snapshot_writer, *st.snapshots)
+              : self->spawn(snapshot_writer, *st.snapshots);
+        // It ends with the storage, whatever the storage's exit reason.
+        self->attach_functor([writer = st.writer](const caf::error&) {
+          caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
+        });
+      }
+      return self->delegate(st.writer, atom::snap_save_v, group, meta,
+                            std::move(data));
     },
     [self](atom::snap_read, group_id group,
            const raft::snapshot_meta& meta) -> caf::result<std::string> {

@@ -48,6 +48,9 @@ struct storage_state {
   snapshot_settings snapshot_cfg;
   /// Null when snapshots are off (no data directory given).
   std::unique_ptr<storage::snapshot_files> snapshots;
+  /// Saves the snapshot files; spawned at the first save, stopped with
+  /// this actor.
+  snapshot_writer_actor writer;
   std::vector<storage::group_write> queued;
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
   bool flush_scheduled = false;

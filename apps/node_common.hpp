@@ -39,17 +39,20 @@ inline group_id group_for_app(std::string_view app) {
 }
 
 /// CAF's scheduler for ees processes: `threads` workers (0: half the cores,
-/// at least one) that go to sleep as soon as they find no work. CAF's
+/// at least two) that go to sleep as soon as they find no work. CAF's
 /// defaults (at least 4 workers, each polling about 600 times before it
 /// sleeps) cost a node 1.4 cores at 900 commits/s on a 2-core machine, and
 /// the polling threads delay the ones with work: measured with three nodes
-/// and the load generator on 2 cores, one worker that sleeps at once cut the
-/// commit latency at concurrency 1 from 1.0 to 0.8 ms and raised throughput
-/// at concurrency 256 by about 15% (bench/results).
+/// and the load generator on 2 cores, workers that sleep at once cut the
+/// commit latency at concurrency 1 from 1.0 to 0.8-0.9 ms and raised
+/// throughput at concurrency 256 by about 15% (bench/results). One worker
+/// was faster still (0.90 against 0.95 ms), but then a long call of one
+/// group's state machine (capturing a snapshot of a million keys) holds up
+/// the heartbeats of every group on the node, which cost leader changes.
 inline void configure_scheduler(caf::actor_system_config& cfg,
                                 std::size_t threads) {
   if (threads == 0)
-    threads = std::max(1u, std::thread::hardware_concurrency() / 2);
+    threads = std::max(2u, std::thread::hardware_concurrency() / 2);
   cfg.set("scheduler.max-threads", threads);
   cfg.set("work-stealing.aggressive-poll-attempts", std::size_t{1});
   cfg.set("work-stealing.moderate-poll-attempts", std::size_t{1});

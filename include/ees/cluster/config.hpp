@@ -26,7 +26,7 @@
 //   ees.cluster.raft.election-ms         >= 3 * heartbeat-ms, <= 60000 [1000]
 //   ees.cluster.raft.rpc-timeout-ms      10..60000 [1000]
 //   ees.cluster.scheduler.threads        CAF worker threads, 0..256; 0 is
-//                                        half the cores, at least 1 [0]
+//                                        half the cores, at least 2 [0]
 //   ees.cluster.raft.snapshot.threshold  fewest log entries between
 //                                        snapshots, > 0 [10000]; the log
 //                                        must also have grown as large as
@@ -205,7 +205,7 @@ struct node_settings {
   std::uint32_t election_ms = 1000; ///< `ees.cluster.raft.election-ms`
   std::uint32_t rpc_timeout_ms = 1000; ///< `ees.cluster.raft.rpc-timeout-ms`
   /// `ees.cluster.scheduler.threads`: CAF worker threads; 0 is half the
-  /// cores, at least one (apps/node_common.hpp).
+  /// cores, at least two (apps/node_common.hpp).
   std::uint32_t scheduler_threads = 0;
   /// `ees.cluster.raft.snapshot.threshold`: the fewest applied entries
   /// between snapshots; a group also waits until the log since its last
