@@ -65,31 +65,25 @@ constexpr std::string_view scalar_keys[] = {
   key_tls_ca_file,
 };
 
-/// Every key form, as shown in suggestions.
-constexpr std::string_view key_patterns[] = {
-  key_node_id,
-  key_rack,
-  key_zone,
-  key_listen,
+/// The key forms that hold lists.
+constexpr std::string_view list_key_patterns[] = {
   "ees.cluster.peers[N]",
   key_peers,
-  key_data_dir,
   "ees.cluster.raft.groups[app].peers[i]",
   "ees.cluster.raft.groups[app].peers",
-  key_peer_count,
-  key_heartbeat,
-  key_election,
-  key_rpc_timeout,
-  key_threshold,
-  key_threads,
-  key_store,
-  key_db_url,
-  key_kafka_bootstrap,
-  key_kafka_topic,
-  key_tls_certificate,
-  key_tls_private_key,
-  key_tls_ca_file,
 };
+
+/// Every key form, as shown in suggestions.
+const std::vector<std::string_view>& key_patterns() {
+  static const auto all = [] {
+    std::vector<std::string_view> out(std::begin(scalar_keys),
+                                      std::end(scalar_keys));
+    out.insert(out.end(), std::begin(list_key_patterns),
+               std::end(list_key_patterns));
+    return out;
+  }();
+  return all;
+}
 
 constexpr std::uint32_t max_group_peers = 7;
 constexpr std::size_t max_file_size = 16 * 1024 * 1024;
@@ -576,8 +570,8 @@ std::string suggest(std::string_view key) {
   auto probe = strip_brackets(relaxed(key), &contents);
   std::optional<std::size_t> best;
   std::size_t best_distance = std::numeric_limits<std::size_t>::max();
-  for (std::size_t i = 0; i < std::size(key_patterns); ++i) {
-    auto pattern = strip_brackets(key_patterns[i]);
+  for (std::size_t i = 0; i < key_patterns().size(); ++i) {
+    auto pattern = strip_brackets(key_patterns()[i]);
     auto d = edit_distance(probe, pattern);
     if (d < best_distance
         && d <= std::max<std::size_t>(2, pattern.size() / 6)) {
@@ -588,8 +582,8 @@ std::string suggest(std::string_view key) {
   auto tail = std::string{last_segment(probe)};
   if (!best) {
     // A key under the wrong parent: match on the last segment alone.
-    for (std::size_t i = 0; i < std::size(key_patterns); ++i) {
-      if (last_segment(strip_brackets(key_patterns[i])) != tail)
+    for (std::size_t i = 0; i < key_patterns().size(); ++i) {
+      if (last_segment(strip_brackets(key_patterns()[i])) != tail)
         continue;
       if (best)
         return {}; // ambiguous
@@ -599,8 +593,8 @@ std::string suggest(std::string_view key) {
   if (!best && tail.size() >= 3) {
     // A shortened name under the right parent, e.g. `tls.key`.
     auto parent = probe.substr(0, probe.size() - tail.size());
-    for (std::size_t i = 0; i < std::size(key_patterns); ++i) {
-      auto pattern = strip_brackets(key_patterns[i]);
+    for (std::size_t i = 0; i < key_patterns().size(); ++i) {
+      auto pattern = strip_brackets(key_patterns()[i]);
       if (!starts_with(pattern, parent)
           || pattern.find('.', parent.size()) != std::string::npos
           || pattern.find(tail, parent.size()) == std::string::npos)
@@ -612,7 +606,7 @@ std::string suggest(std::string_view key) {
   }
   if (!best)
     return {};
-  std::string_view pattern = key_patterns[*best];
+  std::string_view pattern = key_patterns()[*best];
   std::vector<std::string> slots;
   strip_brackets(pattern, &slots);
   if (slots.size() != contents.size())

@@ -668,12 +668,12 @@ std::string cluster_state::snapshot() const {
   // The large arrays (keys, remembered answers) are written directly: a
   // JSON tree of them costs five times the time. The text is the one
   // render() gives for the tree (keys sorted, no spaces; tests check
-  // render(parse(s)) == s).
+  // render(parse(s)) == s). The reserved size is a sum, taken in any order.
   std::size_t estimate = 256;
   for (const auto& [key, owner] : s.keys)
     estimate += key.size() + owner.size() + 24;
-  for (const auto& id : s.answer_order)
-    estimate += 2 * id.size() + s.answers.at(id).size() + 32;
+  for (const auto& [id, answer] : s.answers)
+    estimate += 2 * id.size() + answer.size() + 32;
   std::string out;
   out.reserve(estimate);
   out += R"({"answers":[)";
