@@ -160,22 +160,36 @@ caf::result<std::string> replica_state::propose(const std::string& command) {
 }
 
 void replica_state::on_peer_down(node_id id) {
-  if (starting || core->leader() != id
-      || core->current_role() != raft::role::follower)
+  lost_peers.insert(id);
+  auto follows
+    = core->leader() == id && core->current_role() == raft::role::follower;
+  // Ends this follower's lease (node::report_unreachable), so that it
+  // answers the other survivors' pre-votes at once.
+  core->report_unreachable(id);
+  if (starting || !follows) {
+    flush();
     return;
+  }
   // Rank among the surviving voters, by id: the first campaigns now, the
   // next one tick later if still leaderless, and so on, so that survivors
-  // told at the same instant do not split the vote.
+  // told at the same instant do not split the vote. A survivor whose
+  // campaign fails (its pre-vote reached a voter that had not heard of the
+  // loss yet, or its log is behind) tries again in its next slot.
   std::uint32_t rank = 0;
+  std::uint32_t survivors = 0;
   for (auto v : core->config().voters) {
+    if (v == id)
+      continue;
     if (v == core->id())
-      break;
-    if (v != id)
-      ++rank;
+      rank = survivors;
+    ++survivors;
   }
   lost_leader = id;
-  campaign_in = rank;
+  campaign_in = static_cast<int>(rank);
+  campaign_period = static_cast<int>(std::max<std::uint32_t>(survivors, 1));
+  campaigns_left = max_early_campaigns;
   maybe_campaign_early();
+  flush();
 }
 
 void replica_state::maybe_campaign_early() {
@@ -186,10 +200,11 @@ void replica_state::maybe_campaign_early() {
     return;
   }
   campaign_in = -1;
-  auto leader = core->leader();
-  if (core->current_role() != raft::role::follower
-      || (leader != lost_leader && leader != no_node))
-    return; // Someone else leads already.
+  if (core->current_role() == raft::role::leader || core->leader() != no_node
+      || campaigns_left <= 0)
+    return; // Someone leads already (or the election timeout takes over).
+  --campaigns_left;
+  campaign_in = campaign_period - 1;
   spdlog::info("g={} n={} t={} lost the connection to leader {}: campaigning",
                group.value, core->id().value, core->current_term().value,
                lost_leader.value);
@@ -306,7 +321,7 @@ void replica_state::receive_snapshot(envelope& env) {
         auto& st = self->state;
         auto index = msg.snapshot.last_index;
         st.received[index] = {msg.snapshot, std::move(data)};
-        st.step(msg);
+        st.step_late(msg);
       },
       [self = self](caf::error& err) {
         // Dropped: the leader sends the snapshot again.
@@ -314,6 +329,21 @@ void replica_state::receive_snapshot(envelope& env) {
         spdlog::warn("g={} n={} cannot save a received snapshot: {}",
                      st.group.value, st.core->id().value, caf::to_string(err));
       });
+}
+
+void replica_state::step_late(const raft::message& m) {
+  if (lost_peers.count(m.from) == 0) {
+    step(m);
+    return;
+  }
+  // Sent before the link to its leader broke: it must not renew a lease
+  // that on_peer_down ended.
+  if (auto ec = core->step(m); ec != raft::raft_errc::ok)
+    spdlog::debug("g={} n={} t={} dropped {}: {}", group.value,
+                  core->id().value, core->current_term().value,
+                  raft::describe(m), raft::to_string(ec));
+  core->report_unreachable(m.from);
+  flush();
 }
 
 void replica_state::step(const raft::message& m) {
@@ -565,6 +595,8 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
     },
     [self](envelope& env) {
       auto& st = self->state;
+      // Routed after the server's peer_down: the link is back.
+      st.lost_peers.erase(env.msg.from);
       if (env.msg.type == raft::message_type::install_snapshot)
         st.receive_snapshot(env);
       else

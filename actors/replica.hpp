@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 
 namespace ees::actors {
@@ -70,6 +71,11 @@ struct replica_state {
   /// one is safe, and pre-vote with the voters' leader lease keeps it from
   /// disrupting a leader that is alive for the others, thesis §9.6).
   void on_peer_down(node_id id);
+
+  /// Steps a message that waited for local work (a received snapshot's
+  /// file) and so may be older than a peer_down of its sender: then the
+  /// lease it renews is ended again.
+  void step_late(const raft::message& m);
 
   /// Runs the early campaign `on_peer_down` scheduled, when it is due.
   void maybe_campaign_early();
@@ -153,9 +159,18 @@ struct replica_state {
   /// The index of the clock advance in flight (0: none).
   log_index advancing;
   /// An early campaign after losing the connection to `lost_leader`: due in
-  /// this many ticks, -1 for none.
+  /// this many ticks, -1 for none; repeated every `campaign_period` ticks
+  /// (the number of survivors) while nobody leads, `campaigns_left` times.
   int campaign_in = -1;
+  /// Nodes whose link the server reported lost, until a message of theirs
+  /// is routed again.
+  std::set<node_id> lost_peers;
+  int campaign_period = 1;
+  int campaigns_left = 0;
   node_id lost_leader;
+  /// Early campaigns after one loss, at most; then the election timeout
+  /// alone decides (§5.2).
+  static constexpr int max_early_campaigns = 5;
 };
 
 /// The largest command a client may propose (bytes).

@@ -312,6 +312,10 @@ void node::report_snapshot(node_id peer, bool success) {
 }
 
 void node::report_unreachable(node_id peer) {
+  if (role_ == role::follower && leader_ == peer && peer != no_node) {
+    leader_ = no_node; // Ends the lease: in_lease() needs a leader.
+    return;
+  }
   auto i = progress_.find(peer);
   if (role_ == role::leader && i != progress_.end()
       && i->second.state == progress_state::replicate)

@@ -85,7 +85,12 @@ public:
   /// stays paused in the snapshot state.
   void report_snapshot(node_id peer, bool success);
 
-  /// Reports that `peer` could not be reached; replication falls back to probe.
+  /// Reports that `peer` could not be reached (the embedding lost its
+  /// connection to it). A leader falls back to probing `peer`. A follower of
+  /// `peer` forgets its leader: the lease of thesis §4.2.3 (ignore vote
+  /// requests while a leader is heard from) rests on the leader being alive,
+  /// and without it a survivor that hears of the loss first could not get
+  /// the other's pre-vote until an election timeout had passed.
   void report_unreachable(node_id peer);
 
   // -- outputs ---------------------------------------------------------------
