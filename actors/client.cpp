@@ -364,6 +364,20 @@ void client_state::on_connected(std::size_t idx, actors::server_actor server) {
 }
 
 void client_state::disconnect(std::size_t idx) {
+  // Attempts in flight to the lost server get no answer (CAF does not fail
+  // requests whose remote node died, nor those a local server took before
+  // it died): retry them now, not at their bound.
+  std::vector<pending_ptr> lost;
+  for (auto i = inflight.begin(); i != inflight.end();) {
+    if (i->second.idx == idx) {
+      lost.push_back(std::move(i->second.p));
+      i = inflight.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  for (auto& p : lost)
+    on_failure(std::move(p), idx, "disconnected", false);
   auto& ep = endpoints[idx];
   if (ep.host.empty())
     return; // The in-process server: there is no connection to lose.

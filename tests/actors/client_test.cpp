@@ -155,6 +155,16 @@ caf::behavior silent_server(caf::event_based_actor* self, int) {
   }};
 }
 
+/// Takes every client proposal and never answers it: the promise is made
+/// and dropped, as a server that dies with the request taken does.
+caf::behavior swallowing_server(caf::event_based_actor* self, int) {
+  return {
+    [self](atom::client, atom::propose, group_id, const std::string&) {
+      return self->make_response_promise();
+    },
+  };
+}
+
 std::size_t follower_of(std::size_t leader) {
   return (leader + 1) % 3;
 }
@@ -335,4 +345,32 @@ TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that never answers "
     CHECK(waited2 <= 1400ms);
   }
   self->send_exit(silent, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that dies is "
+                                  "retried at once, not after the attempt "
+                                  "timeout") {
+  auto leader = await_leader();
+  auto swallower = sys.spawn(swallowing_server, 0);
+  cluster::client_options opts;
+  opts.attempt_timeout = 1000ms;
+  opts.timeout = 5000ms;
+  cluster::client c{
+    sys,
+    {caf::actor_cast<server_actor>(swallower), servers[leader].server},
+    opts};
+  auto out = std::make_shared<std::optional<cluster::client_result>>();
+  c.submit_async(g, "x",
+                 [out](cluster::client_result r) { *out = std::move(r); });
+  sched.run();
+  tick(2);
+  REQUIRE_FALSE(out->has_value()); // Taken by the swallower, unanswered.
+  auto t0 = sched.clock().now();
+  self->send_exit(swallower, caf::exit_reason::kill);
+  REQUIRE(run_until([&] { return out->has_value(); }));
+  auto waited = sched.clock().now() - t0;
+  CHECK_MESSAGE((*out)->ok, (*out)->error);
+  CHECK((*out)->attempts == 2);
+  // The death is the signal: the retry does not wait for the bound.
+  CHECK(waited < opts.attempt_timeout / 2);
 }
