@@ -23,7 +23,11 @@ using peer_actor = caf::typed_actor<
   caf::reacts_to<envelope>,
   // Delivers a batch: the Raft messages of many groups that one server
   // produced for this node in one turn, routed one by one as above.
-  caf::reacts_to<std::vector<envelope>>>;
+  caf::reacts_to<std::vector<envelope>>,
+  // Node `id` connected to this one (its first message on a new link): a
+  // server with no link to `id` of its own yet (its transport still backing
+  // off after `id` went down) sends to `id` through this connection.
+  caf::reacts_to<atom::hello, node_id>>;
 
 /// Where an applier delivers the notifications of its state machine (the
 /// local server, which pushes them to subscribed clients).

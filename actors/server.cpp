@@ -27,6 +27,25 @@ void server_state::route(envelope& env) {
     enqueue(std::move(env));
 }
 
+void server_state::adopt_sender(node_id from) {
+  if (from == cfg.id || peers.count(from) > 0)
+    return;
+  auto sender = self->current_sender();
+  if (!sender || sender->node() == self->node())
+    return;
+  // Watched like the transport's links: its loss is the peer's loss.
+  self->monitor(sender);
+  peers[from] = caf::actor_cast<peer_actor>(std::move(sender));
+}
+
+void server_state::peer_lost(node_id id) {
+  peers.erase(id);
+  outbox.erase(id);
+  for (auto& [group, hosted] : groups)
+    if (hosted.replica)
+      self->send(hosted.replica, atom::peer_down_v, id);
+}
+
 void server_state::enqueue(envelope&& env) {
   outbox[env.msg.to].push_back(std::move(env));
   if (ticks_pending == 0 && !flush_scheduled) {
@@ -143,6 +162,12 @@ void server_state::start_replica(group_id group,
 }
 
 void server_state::on_down(const caf::down_msg& msg) {
+  for (auto& [id, peer] : peers) {
+    if (peer.address() == msg.source) {
+      peer_lost(id); // An adopted link (adopt_sender) broke.
+      return;
+    }
+  }
   // A client went away: drop its subscriptions.
   for (auto i = subscriptions.begin(); i != subscriptions.end();) {
     auto& sinks = i->second;
@@ -473,8 +498,14 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
   self->delayed_send(self, cfg.tick_interval, atom::tick_v, st.tick_generation);
   spdlog::info("n={} server started", cfg.id.value);
   return {
-    [self](envelope& env) { self->state.route(env); },
+    [self](envelope& env) {
+      self->state.adopt_sender(env.msg.from);
+      self->state.route(env);
+    },
+    [self](atom::hello, node_id from) { self->state.adopt_sender(from); },
     [self](std::vector<envelope>& batch) {
+      if (!batch.empty())
+        self->state.adopt_sender(batch.front().msg.from);
       for (auto& env : batch)
         self->state.route(env);
     },
@@ -490,16 +521,13 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     [self](atom::connect_peer, node_id id, peer_actor& peer) {
       auto& st = self->state;
       if (peer) {
+        self->send(peer, atom::hello_v, st.cfg.id);
         st.peers[id] = std::move(peer);
         return;
       }
       // A null handle means the transport lost the peer (its process died
       // or the link broke): followers of it need not wait for a timeout.
-      st.peers.erase(id);
-      st.outbox.erase(id);
-      for (auto& [group, hosted] : st.groups)
-        if (hosted.replica)
-          self->send(hosted.replica, atom::peer_down_v, id);
+      st.peer_lost(id);
     },
     [self](atom::register_, group_id group, raft::membership& voters,
            cluster::state_machine_ptr& machine) {

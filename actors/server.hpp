@@ -113,6 +113,14 @@ struct server_state {
                         replica_actor replica);
   /// `host:port` of `id`, or empty.
   std::string address_of(node_id id) const;
+  /// Node `from` said hello or sent a batch: if no link to it is wired yet
+  /// (the transport is still backing off after the node's restart), send
+  /// through the connection the peer opened (BASP links are two-way), so a
+  /// restarted peer is reached at once, not one backoff later.
+  void adopt_sender(node_id from);
+  /// The link to `id` is gone: drop its queue and tell the replicas
+  /// (followers of `id` campaign early).
+  void peer_lost(node_id id);
 
   server_actor::stateful_pointer<server_state> self = nullptr;
   server_config cfg;

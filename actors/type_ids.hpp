@@ -87,6 +87,8 @@ using client_sink_actor
 } // namespace ees::actors
 
 CAF_ADD_TYPE_ID(ees, (ees::actors::client_sink_actor))
+// Appended last: the ids above stay what older nodes expect.
+CAF_ADD_ATOM(ees, ees::atom, hello, "hello")
 
 CAF_END_TYPE_ID_BLOCK(ees)
 

@@ -143,6 +143,7 @@ struct fixture : test::actor_fixture {
         deliveries->push_back(delivery{to, batch});
         self->send(dest, std::move(batch));
       },
+      [=](atom::hello, node_id from) { self->send(dest, atom::hello_v, from); },
     };
   }
 
@@ -400,6 +401,9 @@ recording_peer(peer_actor::pointer,
     [log](std::vector<envelope>& batch) {
       for (auto& env : batch)
         log->push_back(std::move(env));
+    },
+    [](atom::hello, node_id) {
+      // Not an envelope: nothing to record.
     },
   };
 }
