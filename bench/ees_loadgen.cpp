@@ -393,7 +393,8 @@ int contended(caf::actor_system& sys, const options& o,
 /// W5 probe: puts at concurrency 1, each bounded by --op-timeout-ms. Prints
 /// "first-ack" to stderr at the first acknowledgement (the harness kills the
 /// leader after it) and runs --duration-s from then on (at most 30 s waiting
-/// for it); reports the gaps between acknowledgements.
+/// for it); reports the gaps between acknowledgements. Failed puts (the
+/// first 20) go to stderr as "error <unix time> <why>".
 int failover_probe(cluster::client& cl, const options& o) {
   std::string value(o.value_size, 'v');
   auto end = steady::now() + std::chrono::seconds{30};
@@ -406,7 +407,9 @@ int failover_probe(cluster::client& cl, const options& o) {
     std::string error;
     if (!accepted(cl.submit(bench_group, put_command(key, value, key)),
                   error)) {
-      ++errors;
+      // The first few failures, for the member logs' timeline.
+      if (++errors <= 20)
+        std::fprintf(stderr, "error %.3f %s\n", unix_now(), error.c_str());
       continue;
     }
     if (acks.empty()) {
