@@ -16,8 +16,8 @@
 // node_common.hpp): the low 48 bits of FNV-1a-64 of the name.
 
 #include "actors/interfaces.hpp"
-#include "actors/openssl_error_queue.hpp"
 #include "actors/server.hpp"
+#include "actors/tls_plugin.hpp"
 #include "actors/transport.hpp"
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
@@ -28,8 +28,6 @@
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
-#include <caf/openssl/manager.hpp>
-#include <caf/openssl/publish.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <spdlog/spdlog.h>
@@ -99,18 +97,19 @@ int main(int argc, char** argv) {
   // TLS (mutual, by certificate chain; docs/tls.md): the server is published
   // and peers are reached through the OpenSSL manager's middleman actor.
   const bool tls = settings.tls.enabled();
+  const tls::plugin_api* tls_api = nullptr;
   if (tls) {
-    if (!tls::error_queue_fix_active()) {
+    std::string why;
+    tls_api = tls::load_plugin(why);
+    if (tls_api == nullptr) {
       std::fprintf(stderr,
-                   "ees-node: ees.cluster.tls.*: this binary lacks the "
-                   "OpenSSL error-queue workaround that caf_openssl 0.17 "
-                   "needs (docs/tls.md); refusing to run TLS\n");
+                   "ees-node: ees.cluster.tls.*: cannot load the TLS plugin "
+                   "(docs/tls.md): %s; refusing to run without TLS\n",
+                   why.c_str());
       return 2;
     }
-    cfg.load<caf::openssl::manager>();
-    cfg.set("openssl.certificate", settings.tls.certificate);
-    cfg.set("openssl.key", settings.tls.private_key);
-    cfg.set("openssl.cafile", settings.tls.ca_file);
+    tls_api->load(cfg, {settings.tls.certificate, settings.tls.private_key,
+                        settings.tls.ca_file});
   }
   cfg.add_message_types<caf::id_block::ees>();
   // Hung peers are detected only with both set (field notes §5.9).
@@ -146,8 +145,9 @@ int main(int argc, char** argv) {
     }
     auto srv = std::move(*started);
     auto port = tls
-                  ? caf::openssl::publish(srv.server, settings.listen_port,
-                                          settings.listen_host.c_str(), true)
+                  ? tls_api->publish(caf::actor_cast<caf::actor>(srv.server),
+                                     settings.listen_port,
+                                     settings.listen_host.c_str(), true)
                   : sys.middleman().publish(srv.server, settings.listen_port,
                                             settings.listen_host.c_str(), true);
     if (!port) {
@@ -199,7 +199,7 @@ int main(int argc, char** argv) {
       std::max(settings.rpc_timeout_ms, 100u)};
     tc.connect_timeout = connect_timeout;
     if (tls)
-      tc.connector = sys.openssl_manager().actor_handle();
+      tc.connector = tls_api->connector(sys);
     for (auto& p : settings.peers)
       tc.peers.push_back(actors::peer_endpoint{p.id, p.host, p.port});
     auto net = sys.spawn(actors::transport, tc, srv.server);

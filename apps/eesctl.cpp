@@ -25,7 +25,7 @@
 // failure, 2 usage.
 
 #include "actors/interfaces.hpp"
-#include "actors/openssl_error_queue.hpp"
+#include "actors/tls_plugin.hpp"
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
 #include "ees/cluster/client.hpp"
@@ -35,7 +35,6 @@
 #include <caf/actor_system_config.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
-#include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 #include <nlohmann/json.hpp>
 
@@ -111,11 +110,16 @@ bool use_tls(const options& opts) {
   return !opts.tls_cert.empty();
 }
 
-/// Dials nodes: over TLS through the OpenSSL manager, else plain TCP.
+/// Dials nodes: over TLS through the OpenSSL manager (the plugin's, loaded
+/// in main), else plain TCP.
 caf::io::middleman_actor connector(caf::actor_system& sys,
                                    const options& opts) {
-  return use_tls(opts) ? sys.openssl_manager().actor_handle()
-                       : sys.middleman().actor_handle();
+  if (use_tls(opts)) {
+    std::string why;
+    if (auto* api = tls::load_plugin(why))
+      return api->connector(sys);
+  }
+  return sys.middleman().actor_handle();
 }
 
 /// Status goes to one named server, not to the leader.
@@ -424,19 +428,22 @@ int main(int argc, char** argv) {
                          "--tls-ca\n");
     return 2;
   }
-  if (tls && !tls::error_queue_fix_active()) {
-    std::fprintf(stderr, "eesctl: this binary lacks the OpenSSL error-queue "
-                         "workaround (docs/tls.md)\n");
-    return 2;
+  const tls::plugin_api* tls_api = nullptr;
+  if (tls) {
+    std::string why;
+    tls_api = tls::load_plugin(why);
+    if (tls_api == nullptr) {
+      std::fprintf(stderr,
+                   "eesctl: cannot load the TLS plugin (docs/tls.md): "
+                   "%s\n",
+                   why.c_str());
+      return 2;
+    }
   }
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
-  if (tls) {
-    cfg.load<caf::openssl::manager>();
-    cfg.set("openssl.certificate", opts.tls_cert);
-    cfg.set("openssl.key", opts.tls_key);
-    cfg.set("openssl.cafile", opts.tls_ca);
-  }
+  if (tls_api != nullptr)
+    tls_api->load(cfg, {opts.tls_cert, opts.tls_key, opts.tls_ca});
   cfg.add_message_types<caf::id_block::ees>();
   apps::configure_scheduler(cfg, 0);
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
