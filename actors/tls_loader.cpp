@@ -2,6 +2,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <mutex>
 #include <system_error>
@@ -54,6 +55,21 @@ const plugin_api* load_plugin(std::string& error) {
   static const loaded once = load_once();
   error = once.error;
   return once.api;
+}
+
+const plugin_api* enable(caf::actor_system_config& cfg,
+                         const credentials& creds, const char* program) {
+  std::string why;
+  const auto* api = load_plugin(why);
+  if (api == nullptr) {
+    std::fprintf(stderr,
+                 "%s: cannot load the TLS plugin (docs/tls.md): %s; "
+                 "refusing to run without TLS\n",
+                 program, why.c_str());
+    return nullptr;
+  }
+  api->load(cfg, creds);
+  return api;
 }
 
 } // namespace ees::tls

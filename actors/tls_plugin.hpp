@@ -47,6 +47,12 @@ inline constexpr const char* plugin_file = "libees-tls.so";
 /// with the reason in `error` (file missing, symbol missing, no workaround).
 const plugin_api* load_plugin(std::string& error);
 
+/// Loads the plugin and the OpenSSL manager with `creds` into `cfg` (before
+/// the actor system is constructed). On failure prints why to stderr after
+/// `program` and returns null: the caller must refuse to run without TLS.
+const plugin_api* enable(caf::actor_system_config& cfg,
+                         const credentials& creds, const char* program);
+
 } // namespace ees::tls
 
 /// The one symbol the plugin exports for `load_plugin` (C linkage: looked

@@ -99,17 +99,12 @@ int main(int argc, char** argv) {
   const bool tls = settings.tls.enabled();
   const tls::plugin_api* tls_api = nullptr;
   if (tls) {
-    std::string why;
-    tls_api = tls::load_plugin(why);
-    if (tls_api == nullptr) {
-      std::fprintf(stderr,
-                   "ees-node: ees.cluster.tls.*: cannot load the TLS plugin "
-                   "(docs/tls.md): %s; refusing to run without TLS\n",
-                   why.c_str());
+    tls_api = tls::enable(cfg,
+                          {settings.tls.certificate, settings.tls.private_key,
+                           settings.tls.ca_file},
+                          "ees-node: ees.cluster.tls.*");
+    if (tls_api == nullptr)
       return 2;
-    }
-    tls_api->load(cfg, {settings.tls.certificate, settings.tls.private_key,
-                        settings.tls.ca_file});
   }
   cfg.add_message_types<caf::id_block::ees>();
   // Hung peers are detected only with both set (field notes §5.9).

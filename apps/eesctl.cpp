@@ -428,22 +428,12 @@ int main(int argc, char** argv) {
                          "--tls-ca\n");
     return 2;
   }
-  const tls::plugin_api* tls_api = nullptr;
-  if (tls) {
-    std::string why;
-    tls_api = tls::load_plugin(why);
-    if (tls_api == nullptr) {
-      std::fprintf(stderr,
-                   "eesctl: cannot load the TLS plugin (docs/tls.md): "
-                   "%s\n",
-                   why.c_str());
-      return 2;
-    }
-  }
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
-  if (tls_api != nullptr)
-    tls_api->load(cfg, {opts.tls_cert, opts.tls_key, opts.tls_ca});
+  if (tls
+      && !tls::enable(cfg, {opts.tls_cert, opts.tls_key, opts.tls_ca},
+                      "eesctl"))
+    return 2;
   cfg.add_message_types<caf::id_block::ees>();
   apps::configure_scheduler(cfg, 0);
   cfg.set("logger.file-verbosity", caf::atom("quiet"));

@@ -3,10 +3,13 @@
 // with the public client API (ees::cluster::client, lock_handle).
 //
 // What one operation is, on the ClusterStateMachine of group "bench":
-// - put: AssignKey of a fresh key (p-<worker>-<n>) to a --value-size owner
-//   string. The state machine has no overwrite (a key owned by someone else
-//   is a conflict), so each put writes a new key; every put is one durable
-//   replicated log entry, as an etcd Put is.
+// - put: AssignKey of a random key k-0..k-(K-1) to the --value-size owner
+//   string that `fill` gives every key, with a fresh request id. The state
+//   machine has no overwrite (a key owned by someone else is a conflict), so
+//   the owner stays the same; each put is still one durable replicated log
+//   entry that the state machine decodes, checks and answers, as an etcd Put
+//   over K keys is, and the state stays at K keys as etcd's and Ratis's key
+//   spaces do (W6 measures a growing state).
 // - get: GetKey of a random key k-0..k-(K-1) (written by `fill`), read
 //   linearizably (ReadIndex on the leader).
 // - lock: acquire + release of the worker's own lock (lock_handle).
@@ -260,9 +263,10 @@ int put_or_get(cluster::client& cl, const options& o, bool get) {
       cl.query_async(bench_group, q.dump(), cluster::consistency::linearizable,
                      finish);
     } else {
-      auto key
+      auto key = "k-" + std::to_string(rngs[k]() % o.keys);
+      auto id
         = "p-" + prefix + "-" + std::to_string(k) + "-" + std::to_string(n);
-      cl.submit_async(bench_group, put_command(key, value, key), finish);
+      cl.submit_async(bench_group, put_command(key, value, id), finish);
     }
   };
   run_async(o, w, op);
