@@ -127,6 +127,21 @@ struct client_fixture : test::actor_fixture {
     return done();
   }
 
+  /// A client whose first server is `first` (a stand-in that misbehaves),
+  /// then the leader, with the given attempt bound and a 5 s call bound.
+  std::unique_ptr<cluster::client>
+  client_before_leader(const caf::actor& first, std::size_t leader,
+                       std::chrono::milliseconds attempt_timeout) {
+    cluster::client_options opts;
+    opts.attempt_timeout = attempt_timeout;
+    opts.timeout = 5000ms;
+    return std::make_unique<cluster::client>(
+      sys,
+      std::vector<server_actor>{caf::actor_cast<server_actor>(first),
+                                servers[leader].server},
+      opts);
+  }
+
   std::optional<cluster::client_result> submit(cluster::client& c,
                                                std::string cmd) {
     auto out = std::make_shared<std::optional<cluster::client_result>>();
@@ -315,13 +330,9 @@ TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that never answers "
                                   "the call goes on at the next server") {
   auto leader = await_leader();
   auto silent = sys.spawn(silent_server, 0);
-  cluster::client_options opts;
-  opts.attempt_timeout = 200ms;
-  opts.timeout = 5000ms;
-  cluster::client c{
-    sys, {caf::actor_cast<server_actor>(silent), servers[leader].server}, opts};
+  auto c = client_before_leader(silent, leader, 200ms);
   auto t0 = sched.clock().now();
-  auto r = submit(c, "x");
+  auto r = submit(*c, "x");
   auto waited = sched.clock().now() - t0;
   REQUIRE(r);
   CHECK_MESSAGE(r->ok, r->error);
@@ -352,16 +363,11 @@ TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that dies is "
                                   "timeout") {
   auto leader = await_leader();
   auto swallower = sys.spawn(swallowing_server, 0);
-  cluster::client_options opts;
-  opts.attempt_timeout = 1000ms;
-  opts.timeout = 5000ms;
-  cluster::client c{
-    sys,
-    {caf::actor_cast<server_actor>(swallower), servers[leader].server},
-    opts};
+  const auto attempt_timeout = 1000ms;
+  auto c = client_before_leader(swallower, leader, attempt_timeout);
   auto out = std::make_shared<std::optional<cluster::client_result>>();
-  c.submit_async(g, "x",
-                 [out](cluster::client_result r) { *out = std::move(r); });
+  c->submit_async(g, "x",
+                  [out](cluster::client_result r) { *out = std::move(r); });
   sched.run();
   tick(2);
   REQUIRE_FALSE(out->has_value()); // Taken by the swallower, unanswered.
@@ -372,5 +378,5 @@ TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that dies is "
   CHECK_MESSAGE((*out)->ok, (*out)->error);
   CHECK((*out)->attempts == 2);
   // The death is the signal: the retry does not wait for the bound.
-  CHECK(waited < opts.attempt_timeout / 2);
+  CHECK(waited < attempt_timeout / 2);
 }
