@@ -116,6 +116,9 @@ struct client_state {
   struct attempt_record;
   /// Removes and returns the attempt `id` unless the sweep gave up on it.
   std::optional<attempt_record> take_attempt(std::uint64_t id);
+  /// Removes and returns every attempt in flight that `pred` selects.
+  template <class Pred>
+  std::vector<attempt_record> take_attempts_if(Pred pred);
   void finish(pending_ptr p, client_result res);
   void connect(std::size_t idx);
   void on_connected(std::size_t idx, actors::server_actor server);
@@ -232,6 +235,21 @@ client_state::take_attempt(std::uint64_t id) {
   return rec;
 }
 
+template <class Pred>
+std::vector<client_state::attempt_record>
+client_state::take_attempts_if(Pred pred) {
+  std::vector<attempt_record> out;
+  for (auto i = inflight.begin(); i != inflight.end();) {
+    if (pred(i->second)) {
+      out.push_back(std::move(i->second));
+      i = inflight.erase(i);
+    } else {
+      ++i;
+    }
+  }
+  return out;
+}
+
 void client_state::schedule_sweep() {
   if (sweep_scheduled || inflight.empty())
     return;
@@ -242,15 +260,8 @@ void client_state::schedule_sweep() {
 void client_state::sweep() {
   sweep_scheduled = false;
   auto now = self->clock().now();
-  std::vector<attempt_record> expired;
-  for (auto i = inflight.begin(); i != inflight.end();) {
-    if (i->second.deadline <= now) {
-      expired.push_back(std::move(i->second));
-      i = inflight.erase(i);
-    } else {
-      ++i;
-    }
-  }
+  auto expired = take_attempts_if(
+    [now](const attempt_record& rec) { return rec.deadline <= now; });
   // A timeout leaves the connection up.
   for (auto& rec : expired)
     on_failure(std::move(rec.p), rec.idx, "timeout", false);
@@ -367,17 +378,10 @@ void client_state::disconnect(std::size_t idx) {
   // Attempts in flight to the lost server get no answer (CAF does not fail
   // requests whose remote node died, nor those a local server took before
   // it died): retry them now, not at their bound.
-  std::vector<pending_ptr> lost;
-  for (auto i = inflight.begin(); i != inflight.end();) {
-    if (i->second.idx == idx) {
-      lost.push_back(std::move(i->second.p));
-      i = inflight.erase(i);
-    } else {
-      ++i;
-    }
-  }
-  for (auto& p : lost)
-    on_failure(std::move(p), idx, "disconnected", false);
+  auto lost = take_attempts_if(
+    [idx](const attempt_record& rec) { return rec.idx == idx; });
+  for (auto& rec : lost)
+    on_failure(std::move(rec.p), idx, "disconnected", false);
   auto& ep = endpoints[idx];
   if (ep.host.empty())
     return; // The in-process server: there is no connection to lose.

@@ -1,4 +1,5 @@
-// A helper actor that runs one task off its caller's thread.
+// A helper actor that runs one task off its caller's thread, and how
+// helpers are spawned on a thread of their own or on the scheduler.
 #pragma once
 
 #include "actors/type_ids.hpp"
@@ -26,15 +27,21 @@ caf::behavior one_shot(caf::event_based_actor* self, Task task) {
   };
 }
 
-/// Spawns `one_shot(task)` from `parent`: on a thread of its own when
+/// Spawns `fun(xs...)` from `parent`: on a thread of its own when
 /// `detached` (production), else on the parent's scheduler (tests on CAF's
 /// deterministic scheduler).
+template <class Parent, class F, class... Ts>
+auto spawn_maybe_detached(Parent* parent, bool detached, F fun, Ts&&... xs) {
+  if (detached)
+    return parent->template spawn<caf::detached>(fun, std::forward<Ts>(xs)...);
+  return parent->spawn(fun, std::forward<Ts>(xs)...);
+}
+
+/// Spawns `one_shot(task)` from `parent` (see spawn_maybe_detached).
 template <class Parent, class Task>
 caf::actor spawn_one_shot(Parent* parent, bool detached, Task task) {
-  if (detached)
-    return parent->template spawn<caf::detached>(one_shot<Task>,
-                                                 std::move(task));
-  return parent->spawn(one_shot<Task>, std::move(task));
+  return spawn_maybe_detached(parent, detached, one_shot<Task>,
+                              std::move(task));
 }
 
 } // namespace ees::actors

@@ -332,18 +332,13 @@ void replica_state::receive_snapshot(envelope& env) {
 }
 
 void replica_state::step_late(const raft::message& m) {
-  if (lost_peers.count(m.from) == 0) {
-    step(m);
-    return;
-  }
-  // Sent before the link to its leader broke: it must not renew a lease
+  step(m);
+  // Sent before the link to its sender broke: it must not renew a lease
   // that on_peer_down ended.
-  if (auto ec = core->step(m); ec != raft::raft_errc::ok)
-    spdlog::debug("g={} n={} t={} dropped {}: {}", group.value,
-                  core->id().value, core->current_term().value,
-                  raft::describe(m), raft::to_string(ec));
-  core->report_unreachable(m.from);
-  flush();
+  if (lost_peers.count(m.from) > 0) {
+    core->report_unreachable(m.from);
+    flush();
+  }
 }
 
 void replica_state::step(const raft::message& m) {

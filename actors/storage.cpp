@@ -1,6 +1,7 @@
 #include "actors/storage.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/one_shot.hpp"
 
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
@@ -248,10 +249,8 @@ snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
       // Delegated to the writer: a snapshot file is megabytes and its fsync
       // must not delay the log writes queued behind it.
       if (!st.writer) {
-        st.writer
-          = st.snapshot_cfg.detached_saves
-              ? self->spawn<caf::detached>(snapshot_writer, *st.snapshots)
-              : self->spawn(snapshot_writer, *st.snapshots);
+        st.writer = spawn_maybe_detached(self, st.snapshot_cfg.detached_saves,
+                                         snapshot_writer, *st.snapshots);
         // It ends with the storage, whatever the storage's exit reason.
         self->attach_functor([writer = st.writer](const caf::error&) {
           caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);

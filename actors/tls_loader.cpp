@@ -4,7 +4,6 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <mutex>
 #include <system_error>
 
 namespace ees::tls {

@@ -75,6 +75,8 @@ struct options {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_ca;
+  /// The TLS plugin main enabled (null without TLS).
+  const tls::plugin_api* tls_api = nullptr;
   std::vector<std::string> args;
 };
 
@@ -106,20 +108,12 @@ std::vector<std::string> split(const std::string& s, char sep) {
   return out;
 }
 
-bool use_tls(const options& opts) {
-  return !opts.tls_cert.empty();
-}
-
-/// Dials nodes: over TLS through the OpenSSL manager (the plugin's, loaded
-/// in main), else plain TCP.
+/// Dials nodes: over TLS through the plugin's OpenSSL manager, else plain
+/// TCP.
 caf::io::middleman_actor connector(caf::actor_system& sys,
                                    const options& opts) {
-  if (use_tls(opts)) {
-    std::string why;
-    if (auto* api = tls::load_plugin(why))
-      return api->connector(sys);
-  }
-  return sys.middleman().actor_handle();
+  return opts.tls_api != nullptr ? opts.tls_api->connector(sys)
+                                 : sys.middleman().actor_handle();
 }
 
 /// Status goes to one named server, not to the leader.
@@ -430,10 +424,12 @@ int main(int argc, char** argv) {
   }
   caf::actor_system_config cfg;
   cfg.load<caf::io::middleman>();
-  if (tls
-      && !tls::enable(cfg, {opts.tls_cert, opts.tls_key, opts.tls_ca},
-                      "eesctl"))
-    return 2;
+  if (tls) {
+    opts.tls_api
+      = tls::enable(cfg, {opts.tls_cert, opts.tls_key, opts.tls_ca}, "eesctl");
+    if (opts.tls_api == nullptr)
+      return 2;
+  }
   cfg.add_message_types<caf::id_block::ees>();
   apps::configure_scheduler(cfg, 0);
   cfg.set("logger.file-verbosity", caf::atom("quiet"));
