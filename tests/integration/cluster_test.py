@@ -25,8 +25,13 @@ the same state digest as the others (prints the catch-up time).
 Every wait is a bounded poll on a condition. Every process started is
 stopped by PID at the end, also on failure. Python 3 standard library only.
 
+In the sanitizer build a node's SIGTERM exit may carry a LeakSanitizer
+report of blocks CAF 0.17.6 allocated itself; `caf_only_leaks` accepts only
+that, and `--self-test-leak-filter` checks it on sample reports.
+
 usage: cluster_test.py --node PATH/ees-node --ctl PATH/eesctl
                        [--scenario main|snapshot|tls] [--keep]
+       cluster_test.py --self-test-leak-filter
 """
 
 import argparse
@@ -61,6 +66,47 @@ def free_ports(n):
         for s in socks:
             s.close()
     return ports
+
+
+LEAK_BLOCK = re.compile(
+    r"^(Direct|Indirect) leak of (\d+) byte\(s\) in \d+ object\(s\) "
+    r"allocated from:\n((?:[ \t]+#\d+ .*\n?)+)", re.M)
+ALLOCATORS = re.compile(r" in (operator new|malloc|calloc|realloc|"
+                        r"aligned_alloc|posix_memalign)\b")
+
+
+def caf_only_leaks(text):
+    """`text` is what a node printed after its shutdown began. Returns a
+    summary if it is a complete shutdown ("stopped") followed by a
+    LeakSanitizer report, no other sanitizer error, and every leaked block's
+    allocating frame (the first below operator new/malloc) lies in a
+    libcaf_*.so; otherwise None.
+
+    Why: CAF 0.17.6 can leave its own BASP state (the broker, the temporary
+    actor it spawns per new node to ask for the node's spawn server, their
+    mailbox elements) in a reference cycle when a peer connection comes and
+    goes just before shutdown (CI stop 9, integration_snapshot). A module
+    suppression in tests/lsan.supp would also hide our own objects, because
+    any frame of a stack matches it and most of ours are called from CAF;
+    this check keys on the allocating frame, so a block our code allocated
+    still fails the test."""
+    if not re.search(r"\] stopped\n", text):
+        return None
+    if "ERROR: LeakSanitizer: detected memory leaks" not in text:
+        return None
+    if re.search(r"ERROR: AddressSanitizer|runtime error:", text):
+        return None
+    blocks = LEAK_BLOCK.findall(text)
+    if not blocks:
+        return None
+    total = 0
+    for _, size, frames in blocks:
+        frames = [f for f in frames.splitlines() if f.strip()]
+        first = next((f for f in frames if not ALLOCATORS.search(f)), "")
+        if not re.search(r"/libcaf_\w+\.so[.\d]*\+0x", first):
+            return None
+        total += int(size)
+    return f"{len(blocks)} blocks, {total} bytes"
 
 
 class Cluster:
@@ -139,6 +185,19 @@ class Cluster:
             os.kill(p.pid, signal.SIGKILL)
             p.wait(timeout=10)
             return None
+
+    def stop_clean(self, i):
+        """Stops node i by SIGTERM and asserts a clean exit: code 0, or, in
+        the sanitizer build, a LeakSanitizer report whose every leaked block
+        was allocated inside CAF itself (see `caf_only_leaks`)."""
+        code = self.stop(i)
+        if code == 0:
+            return
+        tail = self.log_text(i).rsplit("stopping", 1)[-1]
+        accepted = caf_only_leaks(tail)
+        assert accepted, f"node {i} exited with {code} on SIGTERM"
+        log(f"node {i}: its exit code {code} comes from a LeakSanitizer "
+            f"report of CAF-internal blocks only ({accepted}); accepted")
 
     def stop_all(self):
         for i in list(self.procs):
@@ -375,8 +434,7 @@ def scenario_main(cluster):
 
     # Clean shutdown: SIGTERM by PID, exit code 0.
     for i in nodes:
-        code = cluster.stop(i)
-        assert code == 0, f"node {i} exited with {code} on SIGTERM"
+        cluster.stop_clean(i)
     log("SIGTERM: all nodes exited with 0")
 
 
@@ -443,8 +501,7 @@ def scenario_snapshot(cluster):
     acked += 100
     cluster.wait_converged(group, nodes, acked, 60)
     for i in nodes:
-        code = cluster.stop(i)
-        assert code == 0, f"node {i} exited with {code} on SIGTERM"
+        cluster.stop_clean(i)
 
 
 def make_certs(root):
@@ -534,7 +591,7 @@ def scenario_tls(cluster):
         "(leader=0 keys=0 on it; no connection either way); rogue and plain "
         "clients refused")
     # With the right certificate and CA it joins and catches up.
-    assert cluster.stop(3) == 0
+    cluster.stop_clean(3)
     cluster.write_config(3, good[3])
     t0 = time.monotonic()
     cluster.start(3)
@@ -555,8 +612,50 @@ def scenario_tls(cluster):
     log(f"(tls) RESULT kill -9 of node {victim}: writes continued, it "
         f"restarted and caught up (keys={count} hash={digest})")
     for i in [1, 2, 3]:
-        code = cluster.stop(i)
-        assert code == 0, f"node {i} exited with {code} on SIGTERM"
+        cluster.stop_clean(i)
+
+
+def self_test_leak_filter():
+    """`caf_only_leaks` accepts a report of CAF-allocated blocks (the shape
+    of CI stop 9) and rejects one with a block our code allocated, one with
+    an AddressSanitizer error, and one without a completed shutdown."""
+    new = ("    #0 0x7f49 in operator new(unsigned long) "
+           "../../../../src/libsanitizer/asan/asan_new_delete.cpp:95\n")
+    caf = (new + "    #1 0x7f49 in caf::make_node_id(unsigned int) "
+           "(/lib/x86_64-linux-gnu/libcaf_core.so.0.17.6+0x1a381d)\n"
+           "    #2 0x61600000098f  (<unknown module>)\n")
+    ours = (new + "    #1 0x55d1 in ees::actors::server_state::adopt_sender"
+            "() /work/main/actors/server.cpp:211\n"
+            "    #2 0x7f49 in caf::detail::behavior_impl::invoke() "
+            "(/lib/x86_64-linux-gnu/libcaf_core.so.0.17.6+0x153b67)\n")
+    head = ("2026-11-26 18:18:39.454 info [ees-node n=2] stopped\n\n"
+            "=================================================================\n"
+            "==20252==ERROR: LeakSanitizer: detected memory leaks\n\n")
+
+    def block(kind, frames):
+        return (f"{kind} leak of 40 byte(s) in 1 object(s) allocated from:\n"
+                + frames + "\n")
+    tail = "SUMMARY: AddressSanitizer: 80 byte(s) leaked in 2 allocation(s).\n"
+    cases = [
+        ("CAF-only", head + block("Indirect", caf) + block("Direct", caf)
+         + tail, True),
+        ("one block of ours", head + block("Indirect", caf)
+         + block("Indirect", ours) + tail, False),
+        ("an ASan error", head.replace("LeakSanitizer: detected memory "
+                                       "leaks", "AddressSanitizer: "
+                                       "heap-use-after-free")
+         + "==1==ERROR: LeakSanitizer: detected memory leaks\n"
+         + block("Indirect", caf) + tail, False),
+        ("no clean shutdown", head.replace("] stopped", "] running")
+         + block("Indirect", caf) + tail, False),
+        ("no leak report", "x] stopped\n", False),
+    ]
+    for name, text, want in cases:
+        got = caf_only_leaks(text) is not None
+        assert got == want, f"leak filter, {name}: got {got}, want {want}"
+        log(f"leak filter, {name}: {'accepted' if got else 'rejected'}")
+    log("PASS")
+    return 0
 
 
 SCENARIOS = {
@@ -568,12 +667,18 @@ SCENARIOS = {
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--node", required=True)
-    ap.add_argument("--ctl", required=True)
+    ap.add_argument("--self-test-leak-filter", action="store_true",
+                    help="check caf_only_leaks on sample reports and exit")
+    ap.add_argument("--node")
+    ap.add_argument("--ctl")
     ap.add_argument("--scenario", choices=sorted(SCENARIOS), default="main")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temp dir (logs, data) after success")
     args = ap.parse_args()
+    if args.self_test_leak_filter:
+        return self_test_leak_filter()
+    if not args.node or not args.ctl:
+        ap.error("--node and --ctl are required")
     run, threshold = SCENARIOS[args.scenario]
     root = tempfile.mkdtemp(prefix=f"ees-it-{args.scenario}-")
     log(f"scenario {args.scenario}, temp dir {root}")
