@@ -50,22 +50,22 @@ void replica_state::flush() {
       on_persisted(rd.ack, rd.messages_after_persist);
       continue;
     }
-    storage::group_write w;
-    w.group = group;
-    w.state = rd.state;
-    w.snapshot = rd.snapshot;
-    w.entries = std::move(rd.entries);
-    w.sync = rd.sync;
     if (!rd.sync) {
-      // Only the commit index changed: written in order behind earlier
-      // writes, unsynced and without waiting (ready.hpp, 1.).
-      self->request(storage, caf::infinite, atom::persist_v, std::move(w))
-        .then(
-          [](atom::persisted) {},
-          [self = self](caf::error& err) { self->state.stop(std::move(err)); });
+      // Only the commit index changed: volatile state, acknowledged at once
+      // (ready.hpp, 1.). It rides on the next write, or the next tick writes
+      // it alone: one storage round trip per commit fewer.
+      deferred_state = rd.state;
       on_persisted(rd.ack, rd.messages_after_persist);
       continue;
     }
+    storage::group_write w;
+    w.group = group;
+    // A synced hard state is the newer one: it holds the commit index too.
+    w.state = rd.state ? rd.state : deferred_state;
+    deferred_state.reset();
+    w.snapshot = rd.snapshot;
+    w.entries = std::move(rd.entries);
+    w.sync = true;
     // 1. Persist, and 2. only on the ack release messages_after_persist.
     persisting = true;
     self->request(storage, caf::infinite, atom::persist_v, std::move(w))
@@ -90,6 +90,19 @@ void replica_state::flush() {
         });
     return;
   }
+}
+
+void replica_state::write_deferred_state() {
+  if (!deferred_state)
+    return;
+  storage::group_write w;
+  w.group = group;
+  w.state = std::exchange(deferred_state, std::nullopt);
+  w.sync = false;
+  // Written in order behind earlier writes, unsynced and without waiting.
+  self->request(storage, caf::infinite, atom::persist_v, std::move(w))
+    .then([](atom::persisted) {},
+          [self = self](caf::error& err) { self->state.stop(std::move(err)); });
 }
 
 void replica_state::stop(caf::error reason) {
@@ -586,6 +599,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
       self->state.maybe_campaign_early();
       self->state.maybe_advance_clock();
       self->state.flush();
+      self->state.write_deferred_state();
       return caf::ok_atom::value;
     },
     [self](envelope& env) {

@@ -112,6 +112,8 @@ struct replica_state {
   void on_installed(const raft::snapshot_meta& meta);
   void on_soft_state(const raft::soft_state& soft);
   void release_reads();
+  /// Writes `deferred_state` (unsynced) if there is one.
+  void write_deferred_state();
 
   replica_actor::stateful_pointer<replica_state> self = nullptr;
   group_id group;
@@ -120,6 +122,11 @@ struct replica_state {
   storage_actor storage;
   applier_actor applier;
   bool persisting = false;
+  /// The newest hard state whose only change was the commit index, not yet
+  /// written: it rides on the next synced write, or `write_deferred_state`
+  /// (each tick) writes it alone. Losing it in a crash is harmless: the
+  /// commit index is volatile (Figure 2) and relearned from the leader.
+  std::optional<raft::hard_state> deferred_state;
   bool leading = false;
   log_index applied;
   std::map<log_index, pending_proposal> proposals;

@@ -395,7 +395,7 @@ void node::on_persisted(const persist_ack& ack) {
   if (role_ == role::leader) {
     // The leader counts its own log only once it is durable (thesis §10.2.1).
     progress_.at(cfg_.id).maybe_update(log_.durable_index());
-    if (maybe_commit())
+    if (maybe_commit() && cfg_.broadcast_commit)
       broadcast_pending_ = true;
   } else {
     advance_follower_commit();
@@ -697,8 +697,10 @@ void node::handle_append_response(const message& m) {
     pr.become_replicate();
   }
   if (maybe_commit()) {
+    // A committed config entry told everyone already (set_config).
+    if (cfg_.broadcast_commit)
+      broadcast_pending_ = true;
     // A committed config entry may have removed this peer or this leader.
-    broadcast_pending_ = true;
     if (role_ != role::leader || progress_.count(m.from) == 0)
       return;
   } else if (was_paused) {

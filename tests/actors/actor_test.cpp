@@ -366,11 +366,16 @@ struct stub_storage_state {
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
 };
 
-// The unused argument works around CAF 0.17.6: spawning a function-based
-// actor without extra arguments binds a reference to a null tuple pointer
-// inside caf/detail/init_fun_factory.hpp, which UBSan reports.
+using write_log = std::shared_ptr<std::vector<storage::group_write>>;
+
+/// A storage that acknowledges persists only on `flush` and records every
+/// write it is asked for in `writes`. (An argument is needed anyway: CAF
+/// 0.17.6 spawning a function-based actor without extra arguments binds a
+/// reference to a null tuple pointer in caf/detail/init_fun_factory.hpp,
+/// which UBSan reports.)
 storage_actor::behavior_type
-stub_storage(storage_actor::stateful_pointer<stub_storage_state> self, int) {
+stub_storage(storage_actor::stateful_pointer<stub_storage_state> self,
+             write_log writes) {
   return {
     [](atom::register_, group_id, raft::membership& voters) {
       raft::persistent_state ps;
@@ -378,7 +383,8 @@ stub_storage(storage_actor::stateful_pointer<stub_storage_state> self, int) {
       return ps;
     },
     [](atom::load, group_id) { return raft::persistent_state{}; },
-    [self](atom::persist, storage::group_write&) {
+    [self, writes](atom::persist, storage::group_write& w) {
+      writes->push_back(w);
       auto rp = self->make_response_promise<atom::persisted>();
       self->state.waiting.push_back(rp);
       return rp;
@@ -438,7 +444,8 @@ bool has(const std::vector<envelope>& log, raft::message_type type) {
 
 TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
                            "only after the storage acknowledged") {
-  auto store = sys.spawn(stub_storage, 0);
+  auto store
+    = sys.spawn(stub_storage, std::make_shared<write_log::element_type>());
   auto log = std::make_shared<std::vector<envelope>>();
   auto [srv, peer2] = lone_server(store, log);
   self->send(store, atom::flush_v);
@@ -474,6 +481,70 @@ TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
   REQUIRE(has(*log, raft::message_type::append_response));
   CHECK(!log->back().msg.reject);
   CHECK(log->back().msg.index == log_index{1});
+  self->send_exit(srv, caf::exit_reason::user_shutdown);
+  self->send_exit(peer2, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+TEST_CASE_FIXTURE(fixture, "a commit index alone costs no storage round "
+                           "trip: it rides on the next write, or the next "
+                           "tick writes it unsynced") {
+  auto writes = std::make_shared<write_log::element_type>();
+  auto store = sys.spawn(stub_storage, writes);
+  auto log = std::make_shared<std::vector<envelope>>();
+  auto [srv, peer2] = lone_server(store, log);
+  self->send(store, atom::flush_v);
+  sched.run();
+  // Node 2, leader of term 5, appends entry 1.
+  auto from_leader
+    = [&](raft::message_type type, std::uint64_t commit, std::uint64_t entry) {
+        raft::message m;
+        m.type = type;
+        m.from = node_id{2};
+        m.to = node_id{1};
+        m.term = term_t{5};
+        m.commit = log_index{commit};
+        if (entry > 0) {
+          m.index = log_index{entry - 1};
+          m.log_term = term_t{entry > 1 ? 5u : 0u};
+          m.entries.push_back(raft::log_entry{
+            term_t{5}, log_index{entry}, raft::entry_type::noop, {}});
+        }
+        self->send(srv, envelope{g1, m});
+        sched.run();
+        self->send(store, atom::flush_v);
+        sched.run();
+      };
+  from_leader(raft::message_type::append_request, 0, 1);
+  writes->clear();
+  log->clear();
+  // A heartbeat commits entry 1: the follower answers, applies, and writes
+  // nothing yet.
+  from_leader(raft::message_type::heartbeat_request, 1, 0);
+  CHECK(has(*log, raft::message_type::heartbeat_response));
+  CHECK(writes->empty());
+  // Entry 2 is written (synced) together with commit index 1.
+  from_leader(raft::message_type::append_request, 1, 2);
+  REQUIRE(writes->size() == 1);
+  CHECK(writes->front().sync);
+  REQUIRE(writes->front().entries.size() == 1);
+  CHECK(writes->front().entries.front().index == log_index{2});
+  REQUIRE(writes->front().state.has_value());
+  CHECK(writes->front().state->commit_index == log_index{1});
+  CHECK(writes->front().state->current_term == term_t{5});
+  writes->clear();
+  // Commit index 2 with no write to follow: the next tick writes it alone,
+  // unsynced.
+  from_leader(raft::message_type::heartbeat_request, 2, 0);
+  CHECK(writes->empty());
+  tick();
+  self->send(store, atom::flush_v);
+  sched.run();
+  REQUIRE(writes->size() == 1);
+  CHECK(!writes->front().sync);
+  CHECK(writes->front().entries.empty());
+  REQUIRE(writes->front().state.has_value());
+  CHECK(writes->front().state->commit_index == log_index{2});
   self->send_exit(srv, caf::exit_reason::user_shutdown);
   self->send_exit(peer2, caf::exit_reason::user_shutdown);
   sched.run();

@@ -89,6 +89,7 @@ struct options {
   std::size_t batch = 8; // max entries per append
   bool pre_vote = true;
   bool check_quorum = true;
+  bool broadcast_commit = true;
 
   std::string describe() const {
     std::ostringstream out;
@@ -99,7 +100,8 @@ struct options {
         << " propose=" << propose << " persist_lag=" << persist_lag
         << " delay=" << max_delay << " step_crash=" << step_crash
         << " inflight=" << max_inflight << " batch=" << batch
-        << " prevote=" << pre_vote << " checkquorum=" << check_quorum;
+        << " prevote=" << pre_vote << " checkquorum=" << check_quorum
+        << " broadcastcommit=" << broadcast_commit;
     return out.str();
   }
 };
@@ -125,6 +127,7 @@ options derive_options(std::uint64_t seed, std::size_t voters_override) {
   o.batch = 1 + r.below(8);
   o.pre_vote = r.chance(750);
   o.check_quorum = r.chance(750);
+  o.broadcast_commit = r.chance(500); // Drawn last: earlier draws keep.
   return o;
 }
 
@@ -363,6 +366,7 @@ private:
     c.max_entries_per_append = opt_.batch;
     c.pre_vote = opt_.pre_vote;
     c.check_quorum = opt_.check_quorum;
+    c.broadcast_commit = opt_.broadcast_commit;
     return c;
   }
 

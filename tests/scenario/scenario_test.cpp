@@ -20,8 +20,8 @@
 //
 //   add-nodes <n> [voters=(ids)] [learners=(ids)] [election=<ticks>]
 //             [heartbeat=<ticks>] [pre-vote=true|false]
-//             [check-quorum=true|false] [max-entries=<n>]
-//             [max-inflight=<n>] [seed=<n>]
+//             [check-quorum=true|false] [broadcast-commit=true|false]
+//             [max-entries=<n>] [max-inflight=<n>] [seed=<n>]
 //       Adds n nodes with the next free ids. With voters/learners they found
 //       the group with that membership; without, they join later with an
 //       empty membership. Seeds default to the node id.
@@ -622,9 +622,9 @@ private:
 
   void add_nodes(const command& cmd) {
     expect_args(cmd, 1, 1);
-    allow_options(cmd,
-                  {"voters", "learners", "election", "heartbeat", "pre-vote",
-                   "check-quorum", "max-entries", "max-inflight", "seed"});
+    allow_options(cmd, {"voters", "learners", "election", "heartbeat",
+                        "pre-vote", "check-quorum", "broadcast-commit",
+                        "max-entries", "max-inflight", "seed"});
     auto count = parse_u64(cmd.args[0], "node count");
     raft::raft_config cfg;
     auto opt = [&](const char* key) -> const std::string* {
@@ -641,6 +641,8 @@ private:
       cfg.pre_vote = parse_bool(*v, "pre-vote");
     if (auto v = opt("check-quorum"))
       cfg.check_quorum = parse_bool(*v, "check-quorum");
+    if (auto v = opt("broadcast-commit"))
+      cfg.broadcast_commit = parse_bool(*v, "broadcast-commit");
     if (auto v = opt("max-entries"))
       cfg.max_entries_per_append = parse_u64(*v, "max-entries");
     if (auto v = opt("max-inflight"))
