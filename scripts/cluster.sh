@@ -79,9 +79,34 @@ echo "== the routing table: equipment e1..e3 to orders/p1, a conflicting assign"
   '{"v":1,"type":"GetEquipment","equipment_id":"e3"}' --consistency stale
 echo "== a fenced lock: acquire, hold 200 ms, release"
 "$CTL" --connect "$ALL" lock orders door-7 alice --ttl-ms 5000 --hold-ms 200
+# Followers learn the last commit index from the leader's next heartbeat
+# (raft_config::broadcast_commit is off): bounded wait (poll every 100 ms, at
+# most 5 s) until the replicas of each group report one state hash.
+hashes() {
+  for p in "${PORTS[@]}"; do
+    "$CTL" --connect "127.0.0.1:$p" --timeout-ms 1000 status "$1" 2>/dev/null \
+      | grep -o 'hash=[0-9a-f]*' || echo "hash=none-$p"
+  done | sort -u | wc -l
+}
+diverged=()
+for g in orders billing; do
+  converged=0
+  for _ in $(seq 50); do
+    if [[ $(hashes "$g") == 1 ]]; then
+      converged=1
+      break
+    fi
+    sleep 0.1
+  done
+  [[ $converged == 1 ]] || diverged+=("$g")
+done
 echo "== every replica (same hash = same state)"
 for g in orders billing; do
   for p in "${PORTS[@]}"; do
     "$CTL" --connect "127.0.0.1:$p" --timeout-ms 2000 status "$g" || true
   done
 done
+if [[ ${#diverged[@]} -gt 0 ]]; then
+  echo "replicas of ${diverged[*]} did not reach one state hash within 5 s" >&2
+  exit 1
+fi
