@@ -3,8 +3,8 @@
 # writes one config per node into a temp dir, starts the three nodes, waits
 # for a leader, runs `eesctl bench` (AssignKey commands), records a partition
 # assignment (and shows a conflicting one rejected), takes a fenced lock,
-# prints the status of every replica and stops the nodes by PID (also on
-# failure or Ctrl-C).
+# waits until the replicas agree, prints the status of every replica and
+# stops the nodes by PID (also on failure or Ctrl-C).
 #
 #   scripts/cluster.sh [N [CONCURRENCY]]     (default: 10000 commands, 64)
 #
