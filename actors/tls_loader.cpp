@@ -50,25 +50,18 @@ loaded load_once() {
 
 } // namespace
 
-const plugin_api* load_plugin(std::string& error) {
-  static const loaded once = load_once();
-  error = once.error;
-  return once.api;
-}
-
 const plugin_api* enable(caf::actor_system_config& cfg,
                          const credentials& creds, const char* program) {
-  std::string why;
-  const auto* api = load_plugin(why);
-  if (api == nullptr) {
+  static const loaded once = load_once();
+  if (once.api == nullptr) {
     std::fprintf(stderr,
                  "%s: cannot load the TLS plugin (docs/tls.md): %s; "
                  "refusing to run without TLS\n",
-                 program, why.c_str());
+                 program, once.error.c_str());
     return nullptr;
   }
-  api->load(cfg, creds);
-  return api;
+  once.api->load(cfg, creds);
+  return once.api;
 }
 
 } // namespace ees::tls

@@ -43,18 +43,15 @@ struct plugin_api {
 /// The plugin's file name, looked up beside the running executable.
 inline constexpr const char* plugin_file = "libees-tls.so";
 
-/// Loads the plugin once per process; returns its entry points, or null
-/// with the reason in `error` (file missing, symbol missing, no workaround).
-const plugin_api* load_plugin(std::string& error);
-
-/// Loads the plugin and the OpenSSL manager with `creds` into `cfg` (before
-/// the actor system is constructed). On failure prints why to stderr after
+/// Loads the plugin (once per process) and the OpenSSL manager with `creds`
+/// into `cfg` (before the actor system is constructed). On failure (file or
+/// symbol missing, no error-queue workaround) prints why to stderr after
 /// `program` and returns null: the caller must refuse to run without TLS.
 const plugin_api* enable(caf::actor_system_config& cfg,
                          const credentials& creds, const char* program);
 
 } // namespace ees::tls
 
-/// The one symbol the plugin exports for `load_plugin` (C linkage: looked
-/// up by name with dlsym).
+/// The one symbol the plugin exports for `enable` (C linkage: looked up by
+/// name with dlsym).
 extern "C" const ees::tls::plugin_api* ees_tls_plugin_api();

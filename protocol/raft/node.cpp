@@ -395,8 +395,7 @@ void node::on_persisted(const persist_ack& ack) {
   if (role_ == role::leader) {
     // The leader counts its own log only once it is durable (thesis §10.2.1).
     progress_.at(cfg_.id).maybe_update(log_.durable_index());
-    if (maybe_commit() && cfg_.broadcast_commit)
-      broadcast_pending_ = true;
+    maybe_commit();
   } else {
     advance_follower_commit();
   }
@@ -697,9 +696,6 @@ void node::handle_append_response(const message& m) {
     pr.become_replicate();
   }
   if (maybe_commit()) {
-    // A committed config entry told everyone already (set_config).
-    if (cfg_.broadcast_commit)
-      broadcast_pending_ = true;
     // A committed config entry may have removed this peer or this leader.
     if (role_ != role::leader || progress_.count(m.from) == 0)
       return;
@@ -813,6 +809,11 @@ bool node::maybe_commit() {
 #endif
   auto old = commit_index_;
   commit_index_ = candidate;
+  // Followers hear of it at once, or with the next append or heartbeat
+  // (raft_config::broadcast_commit); a committed config entry is broadcast
+  // either way (set_config).
+  if (cfg_.broadcast_commit)
+    broadcast_pending_ = true;
   apply_committed_configs(old + 1, commit_index_);
   if (role_ == role::leader)
     start_pending_reads();

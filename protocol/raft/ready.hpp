@@ -31,7 +31,8 @@ struct persist_ack {
 ///    durable state;
 ///    A ready with `sync == false` changes only the commit index, which is
 ///    volatile state (Figure 2; etcd's MustSync): it may be written without
-///    fsync and without waiting, and on_persisted called at once. A lost
+///    fsync, later (with the next write) or not at all, and on_persisted
+///    called at once. A lost
 ///    commit index is relearned from the leader; it can only be lower than
 ///    the truth, never higher.
 /// 3. `messages` may be sent at once, before persisting;
