@@ -21,6 +21,7 @@
 #include "actors/type_ids.hpp"
 #include "apps/node_common.hpp"
 #include "ees/cluster/client.hpp"
+#include "protocol/cluster/command.hpp"
 #include "protocol/raft/types.hpp"
 
 #include <caf/actor_system.hpp>
@@ -293,8 +294,24 @@ json untimed_report(const options& o, std::size_t ops, std::size_t errors,
           {"t_end", unix_now()}};
 }
 
+/// W6 fill (`fill`): assigns keys k-0..k-(K-1). `fill-locks`: acquires the
+/// locks held-0..held-(K-1), each by its own owner for the longest lease, so
+/// that later workloads run against a group holding K locks.
 int fill(cluster::client& cl, options o) {
   std::string value(o.value_size, 'v');
+  auto command = [&](std::size_t i) {
+    auto n = std::to_string(i);
+    if (o.workload != "fill-locks")
+      return put_command("k-" + n, value, "k-" + n);
+    json cmd = {{"v", 1},
+                {"type", "LockCommand"},
+                {"id", "held-" + n},
+                {"lock", "held-" + n},
+                {"owner", "holder-" + n},
+                {"ttl_ms", cluster_sm::max_ttl_ms},
+                {"wait", false}};
+    return cmd.dump();
+  };
   std::atomic<std::size_t> next{0};
   std::atomic<std::size_t> errors{0};
   auto t0 = steady::now();
@@ -305,10 +322,8 @@ int fill(cluster::client& cl, options o) {
   for (std::size_t k = 0; k < o.concurrency; ++k)
     workers.emplace_back([&] {
       for (auto i = next++; i < o.keys; i = next++) {
-        auto key = "k-" + std::to_string(i);
         std::string error;
-        if (!accepted(cl.submit(bench_group, put_command(key, value, key)),
-                      error))
+        if (!accepted(cl.submit(bench_group, command(i)), error))
           ++errors;
       }
     });
@@ -492,7 +507,7 @@ int leader(caf::actor_system& sys, const options& o) {
 int usage() {
   std::fprintf(stderr,
                "usage: ees_loadgen --endpoints E1,E2,E3 --workload "
-               "put|get|lock|contended|failover-probe|fill|leader "
+               "put|get|lock|contended|failover-probe|fill|fill-locks|leader "
                "--concurrency N --duration-s S --value-size B [--keys K] "
                "[--clients N] [--warmup-s W] [--op-timeout-ms T] "
                "[--gap-ms G]\n");
@@ -559,7 +574,7 @@ int main(int argc, char** argv) {
   cluster::client cl{sys, co};
   if (o.workload == "put" || o.workload == "get")
     return put_or_get(cl, o, o.workload == "get");
-  if (o.workload == "fill")
+  if (o.workload == "fill" || o.workload == "fill-locks")
     return fill(cl, o);
   if (o.workload == "lock")
     return locks(cl, o);

@@ -4,7 +4,10 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <utility>
+#include <variant>
+#include <vector>
 
 namespace ees::cluster_sm {
 
@@ -68,6 +71,43 @@ std::size_t position(const lock_entry& entry, const std::string& owner) {
            : static_cast<std::size_t>(i - entry.waiters.begin()) + 1;
 }
 
+/// The end of the lock's earliest lease: its key in `deadlines`.
+std::int64_t earliest_end(const lock_entry& e) {
+  auto end = e.holder.expires_ms;
+  for (const auto& w : e.waiters)
+    end = std::min(end, w.expires_ms);
+  return end;
+}
+
+/// Takes lock `name` out of the deadline index, before it changes.
+void unindex_lock(replicated& s, const std::string& name) {
+  if (auto i = s.locks.find(name); i != s.locks.end())
+    s.deadlines.erase({earliest_end(i->second), name});
+}
+
+/// Puts lock `name` back into the deadline index after it changed, unless
+/// it is gone.
+void index_lock(replicated& s, const std::string& name) {
+  if (auto i = s.locks.find(name); i != s.locks.end())
+    s.deadlines.emplace(earliest_end(i->second), name);
+}
+
+/// The lock a command acts on (the only one it can change), or nullptr.
+const std::string* lock_of(const command_body& body) {
+  return std::visit(
+    [](const auto& c) -> const std::string* {
+      using type = std::decay_t<decltype(c)>;
+      if constexpr (
+        std::is_same_v<
+          type,
+          lock_command> || std::is_same_v<type, renew_lock> || std::is_same_v<type, release_lock>)
+        return &c.lock;
+      else
+        return nullptr;
+    },
+    body);
+}
+
 error not_holder(const std::string& lock, const std::string& owner) {
   return {errc::not_holder, "owner " + quote(owner)
                               + " neither holds nor waits for lock "
@@ -91,16 +131,29 @@ public:
     auto extend = [this](lease& l) {
       l.expires_ms = std::max(l.expires_ms, expiry(s_.now_ms, l.ttl_ms));
     };
+    s_.deadlines.clear();
     for (auto& [name, entry] : s_.locks) {
       extend(entry.holder);
       std::for_each(entry.waiters.begin(), entry.waiters.end(), extend);
+      s_.deadlines.emplace(earliest_end(entry), name);
     }
   }
 
-  /// Ends every lease that expired at the current replicated time.
+  /// Ends every lease that expired at the current replicated time. Only the
+  /// locks at the front of the deadline index hold one; they are handled in
+  /// name order, as a scan of every lock would, so that notifications come
+  /// in the same order.
   void expire_leases() {
-    for (auto i = s_.locks.begin(); i != s_.locks.end();) {
-      auto& [name, entry] = *i;
+    std::vector<std::string> due;
+    while (!s_.deadlines.empty() && s_.deadlines.begin()->first <= s_.now_ms)
+      due.push_back(
+        std::move(s_.deadlines.extract(s_.deadlines.begin()).value().second));
+    std::sort(due.begin(), due.end());
+    for (const auto& name : due) {
+      auto i = s_.locks.find(name);
+      if (i == s_.locks.end())
+        continue; // Cannot happen: the index names existing locks only.
+      auto& entry = i->second;
       drop_expired_waiters(name, entry);
       if (expired(entry.holder)) {
         notify(entry.holder.owner, {{"event", "lost"},
@@ -108,11 +161,11 @@ public:
                                     {"token", entry.holder.token},
                                     {"reason", "expired"}});
         if (!grant_next(name, entry)) {
-          i = s_.locks.erase(i);
+          s_.locks.erase(i);
           continue;
         }
       }
-      ++i;
+      index_lock(s_, name);
     }
   }
 
@@ -473,8 +526,10 @@ void read_lock(field_reader& r, replicated& s) {
     r.fail(errc::invalid_value, "lock " + quote(name) + " has token "
                                   + std::to_string(entry.holder.token)
                                   + " beyond the applied index");
-  else if (!s.locks.emplace(name, std::move(entry)).second)
+  else if (auto [i, fresh] = s.locks.emplace(name, std::move(entry)); !fresh)
     r.fail(errc::invalid_value, "lock " + quote(name) + " appears twice");
+  else
+    s.deadlines.emplace(earliest_end(i->second), name);
 }
 
 /// Reads one element of "partitions" into `s`.
@@ -591,7 +646,13 @@ std::string cluster_state::apply(log_index index, term_t term,
     return render(error_json(cmd.error()));
   if (auto i = s.answers.find(cmd->id); i != s.answers.end())
     return i->second;
+  // Out of the deadline index while the command changes its lock.
+  const auto* lock = lock_of(cmd->body);
+  if (lock)
+    unindex_lock(s, *lock);
   auto result = std::visit(exec, cmd->body);
+  if (lock)
+    index_lock(s, *lock);
   if (!result)
     return render(error_json(result.error()));
   auto answer = *result;
@@ -614,16 +675,9 @@ std::vector<notification> cluster_state::take_notifications() {
 }
 
 std::optional<std::int64_t> cluster_state::next_deadline() const {
-  std::optional<std::int64_t> result;
-  auto visit = [&result](const lease& l) {
-    if (!result || l.expires_ms < *result)
-      result = l.expires_ms;
-  };
-  for (const auto& [name, entry] : data_.locks) {
-    visit(entry.holder);
-    std::for_each(entry.waiters.begin(), entry.waiters.end(), visit);
-  }
-  return result;
+  if (data_.deadlines.empty())
+    return std::nullopt;
+  return data_.deadlines.begin()->first;
 }
 
 std::string cluster_state::query(std::string_view request) const {

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <tuple>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace ees::cluster_sm {
@@ -103,6 +104,15 @@ struct replicated {
   /// The term of the last applied entry; a higher one is a new leader.
   term_t last_term;
   log_index applied_index;
+  /// Derived from `locks` and never serialized: every lock under the
+  /// earliest end of its leases (holder and waiters). Every entry ends the
+  /// leases that ended and the runtime asks for the next deadline after
+  /// every batch; with the index both cost O(log locks) instead of a scan of
+  /// every lock (with 20,000 locks held, a 3-node group committed 107-173
+  /// puts/s at concurrency 1 with the scan and 1,040-1,133 with the index;
+  /// bench/README.md, "Held locks").
+  /// Invariant: exactly {(earliest_end(e), name) : (name, e) in locks}.
+  std::set<std::pair<std::int64_t, std::string>> deadlines;
 };
 
 } // namespace detail

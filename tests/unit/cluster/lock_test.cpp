@@ -225,6 +225,24 @@ TEST_CASE("next_deadline is the earliest expiry of any holder or waiter") {
   CHECK(r.sm.next_deadline() == r.time + 300);
 }
 
+TEST_CASE("leases that end in one entry end in lock-name order, whatever "
+          "their deadlines and the order they were taken in") {
+  replica r;
+  r.ok(lock("c", "owner-c", 300));
+  r.ok(lock("b", "owner-b", 100));
+  r.ok(lock("a", "owner-a", 200));
+  r.ok(lock("keep", "owner-keep", 5000));
+  r.notes();
+  r.advance(1000);
+  auto notes = payloads(r.notes());
+  REQUIRE(notes.size() == 3);
+  CHECK(notes[0]["lock"] == "a");
+  CHECK(notes[1]["lock"] == "b");
+  CHECK(notes[2]["lock"] == "c");
+  CHECK(r.sm.count().locks == 1);
+  CHECK(r.sm.next_deadline() == r.time - 1000 + 5000);
+}
+
 TEST_CASE("a new leader's first entry extends every lease to at least now + "
           "ttl") {
   replica r;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 using namespace ees;
@@ -160,12 +161,21 @@ struct invariant_checker {
 
   void check(const cluster_state& sm, const entry& e, const outcome& out) {
     auto snap = json::parse(sm.snapshot());
+    // No lease outlives its end, and the next deadline is the earliest end
+    // of any lease (both kept by an index, checked here by a full scan).
+    std::optional<std::int64_t> earliest;
+    auto end = [&](const json& lease) {
+      auto t = lease["expires_ms"].get<std::int64_t>();
+      CHECK(t > sm.now_ms());
+      earliest = earliest ? std::min(*earliest, t) : t;
+    };
     for (const auto& l : snap["locks"]) {
-      CHECK(l["holder"]["expires_ms"] > sm.now_ms());
+      end(l["holder"]);
       CHECK(l["holder"]["token"] <= e.index.value);
       for (const auto& w : l["waiters"])
-        CHECK(w["expires_ms"] > sm.now_ms());
+        end(w);
     }
+    CHECK(sm.next_deadline() == earliest);
     auto grant = [&](const json& j) {
       auto& last = last_token[j["lock"].get<std::string>()];
       CHECK(j["token"] > last);
