@@ -92,15 +92,18 @@ void index_lock(replicated& s, const std::string& name) {
     s.deadlines.emplace(earliest_end(i->second), name);
 }
 
-/// The lock a command acts on (the only one it can change), or nullptr.
+/// Commands on one lock: the only lock they can change is theirs.
+template <class Command>
+constexpr bool acts_on_a_lock
+  = std::disjunction_v<std::is_same<Command, lock_command>,
+                       std::is_same<Command, renew_lock>,
+                       std::is_same<Command, release_lock>>;
+
+/// The lock a command acts on, or nullptr.
 const std::string* lock_of(const command_body& body) {
   return std::visit(
     [](const auto& c) -> const std::string* {
-      using type = std::decay_t<decltype(c)>;
-      if constexpr (
-        std::is_same_v<
-          type,
-          lock_command> || std::is_same_v<type, renew_lock> || std::is_same_v<type, release_lock>)
+      if constexpr (acts_on_a_lock<std::decay_t<decltype(c)>>)
         return &c.lock;
       else
         return nullptr;

@@ -83,7 +83,8 @@ struct partition_ref {
 
 namespace detail {
 
-/// Everything replicated: snapshot() writes exactly these fields.
+/// Everything replicated. snapshot() writes these fields but the derived
+/// ones (`equipment`, `deadlines`), which restore() rebuilds.
 struct replicated {
   std::map<std::string, lock_entry> locks;
   /// Invariant: no partition is empty; every id is in exactly one partition.
