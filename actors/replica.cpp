@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
 #include <iterator>
 #include <utility>
 
@@ -423,11 +424,15 @@ void replica_state::maybe_snapshot() {
     return;
   snapshotting = true;
   log_bytes = 0;
+  // Timed for the log line: capturing a large state holds up this group's
+  // applier (bench/README.md, "Snapshots and tail latency").
+  auto started = std::chrono::steady_clock::now();
   self->request(applier, caf::infinite, atom::snapshot_v)
     .then(
-      [self = self](log_index index, std::string& data) {
+      [self = self, started](log_index index, std::string& data) {
         auto& st = self->state;
         st.snapshot_bytes = data.size();
+        auto taken = std::chrono::steady_clock::now();
         auto meta = st.meta_at(index);
         if (!meta) {
           st.snapshotting = false; // Overtaken by an installed snapshot.
@@ -438,7 +443,7 @@ void replica_state::maybe_snapshot() {
           ->request(st.snapshots, caf::infinite, atom::snap_save_v, st.group,
                     *meta, std::move(data))
           .then(
-            [self, meta = *meta](caf::ok_atom) {
+            [self, meta = *meta, started, taken](caf::ok_atom) {
               auto& st = self->state;
               // 2. ... before the core and 3. the log store drop the prefix.
               auto ec = st.core->compact(meta.last_index);
@@ -454,12 +459,21 @@ void replica_state::maybe_snapshot() {
                 ->request(st.snapshots, caf::infinite, atom::compact_v,
                           st.group, meta)
                 .then(
-                  [self, meta](caf::ok_atom) {
+                  [self, meta, started, taken](caf::ok_atom) {
                     auto& st = self->state;
-                    spdlog::info("g={} n={} t={} snapshot at {}, log compacted",
+                    auto ms = [](auto d) {
+                      return std::chrono::duration_cast<
+                               std::chrono::milliseconds>(d)
+                        .count();
+                    };
+                    auto saved = std::chrono::steady_clock::now();
+                    spdlog::info("g={} n={} t={} snapshot at {} ({} bytes; "
+                                 "taken in {} ms, saved in {} ms), log "
+                                 "compacted",
                                  st.group.value, st.core->id().value,
                                  st.core->current_term().value,
-                                 meta.last_index.value);
+                                 meta.last_index.value, st.snapshot_bytes,
+                                 ms(taken - started), ms(saved - taken));
                     st.snapshotting = false;
                     st.maybe_snapshot();
                   },
