@@ -81,15 +81,15 @@ std::int64_t earliest_end(const lock_entry& e) {
 
 /// Takes lock `name` out of the deadline index, before it changes.
 void unindex_lock(replicated& s, const std::string& name) {
-  if (auto i = s.locks.find(name); i != s.locks.end())
-    s.deadlines.erase({earliest_end(i->second), name});
+  if (const auto* entry = s.locks.find(name))
+    s.deadlines.erase({earliest_end(*entry), name});
 }
 
 /// Puts lock `name` back into the deadline index after it changed, unless
 /// it is gone.
 void index_lock(replicated& s, const std::string& name) {
-  if (auto i = s.locks.find(name); i != s.locks.end())
-    s.deadlines.emplace(earliest_end(i->second), name);
+  if (const auto* entry = s.locks.find(name))
+    s.deadlines.emplace(earliest_end(*entry), name);
 }
 
 /// Commands on one lock: the only lock they can change is theirs.
@@ -135,11 +135,11 @@ public:
       l.expires_ms = std::max(l.expires_ms, expiry(s_.now_ms, l.ttl_ms));
     };
     s_.deadlines.clear();
-    for (auto& [name, entry] : s_.locks) {
+    s_.locks.for_each_mutable([&](const std::string& name, lock_entry& entry) {
       extend(entry.holder);
       std::for_each(entry.waiters.begin(), entry.waiters.end(), extend);
       s_.deadlines.emplace(earliest_end(entry), name);
-    }
+    });
   }
 
   /// Ends every lease that expired at the current replicated time. Only the
@@ -153,10 +153,10 @@ public:
         std::move(s_.deadlines.extract(s_.deadlines.begin()).value().second));
     std::sort(due.begin(), due.end());
     for (const auto& name : due) {
-      auto i = s_.locks.find(name);
-      if (i == s_.locks.end())
+      auto* found = s_.locks.find_mutable(name);
+      if (found == nullptr)
         continue; // Cannot happen: the index names existing locks only.
-      auto& entry = i->second;
+      auto& entry = *found;
       drop_expired_waiters(name, entry);
       if (expired(entry.holder)) {
         notify(entry.holder.owner, {{"event", "lost"},
@@ -164,7 +164,7 @@ public:
                                     {"token", entry.holder.token},
                                     {"reason", "expired"}});
         if (!grant_next(name, entry)) {
-          s_.locks.erase(i);
+          s_.locks.erase(name);
           continue;
         }
       }
@@ -173,14 +173,14 @@ public:
   }
 
   expected<json> operator()(const lock_command& c) {
-    auto i = s_.locks.find(c.lock);
-    if (i == s_.locks.end()) {
+    auto* found = s_.locks.find_mutable(c.lock);
+    if (found == nullptr) {
       auto& entry = s_.locks[c.lock];
       entry.holder
         = lease{c.owner, index_.value, c.ttl_ms, expiry(s_.now_ms, c.ttl_ms)};
       return granted_json(c.lock, entry.holder);
     }
-    auto& entry = i->second;
+    auto& entry = *found;
     // The current grant, unchanged: a retry with a new id must not renew
     // (RenewLock does) nor mint a second token.
     if (entry.holder.owner == c.owner)
@@ -198,10 +198,10 @@ public:
   }
 
   expected<json> operator()(const renew_lock& c) {
-    auto i = s_.locks.find(c.lock);
-    if (i == s_.locks.end())
+    auto* found = s_.locks.find_mutable(c.lock);
+    if (found == nullptr)
       return not_holder(c.lock, c.owner);
-    auto& entry = i->second;
+    auto& entry = *found;
     if (entry.holder.owner == c.owner) {
       if (c.token != entry.holder.token)
         return stale(c.lock, c.owner, c.token);
@@ -218,10 +218,10 @@ public:
   }
 
   expected<json> operator()(const release_lock& c) {
-    auto i = s_.locks.find(c.lock);
-    if (i == s_.locks.end())
+    auto* found = s_.locks.find_mutable(c.lock);
+    if (found == nullptr)
       return not_holder(c.lock, c.owner);
-    auto& entry = i->second;
+    auto& entry = *found;
     if (entry.holder.owner == c.owner) {
       if (c.token != entry.holder.token)
         return stale(c.lock, c.owner, c.token);
@@ -233,7 +233,7 @@ public:
                        + " was granted by this same entry; release it in a "
                          "later one"};
       if (!grant_next(c.lock, entry))
-        s_.locks.erase(i);
+        s_.locks.erase(c.lock);
       return json{{"state", "released"}, {"lock", c.lock}};
     }
     if (auto pos = position(entry, c.owner)) {
@@ -249,11 +249,11 @@ public:
   expected<json> operator()(const assign_partition& c) {
     partition_ref ref{c.app, c.group, c.partition};
     for (const auto& id : c.equipment_ids) {
-      auto i = s_.equipment.find(id);
-      if (i != s_.equipment.end() && !(i->second == ref))
+      const auto* assigned = s_.equipment.find(id);
+      if (assigned != nullptr && !(*assigned == ref))
         return error{errc::conflict, "equipment " + quote(id)
                                        + " is already assigned to "
-                                       + describe(i->second)};
+                                       + describe(*assigned)};
     }
     auto& ids = s_.partitions[ref];
     std::size_t added = 0;
@@ -268,10 +268,10 @@ public:
 
   expected<json> operator()(const revoke_partition& c) {
     partition_ref ref{c.app, c.group, c.partition};
-    auto i = s_.partitions.find(ref);
-    if (i == s_.partitions.end())
+    auto* found = s_.partitions.find_mutable(ref);
+    if (found == nullptr)
       return error{errc::not_found, describe(ref) + " does not exist"};
-    auto& ids = i->second;
+    auto& ids = *found;
     std::vector<std::string> removed;
     if (c.equipment_ids) {
       for (const auto& id : *c.equipment_ids)
@@ -288,28 +288,28 @@ public:
     }
     auto remaining = ids.size();
     if (ids.empty())
-      s_.partitions.erase(i);
+      s_.partitions.erase(ref);
     return json{{"removed", removed.size()}, {"equipment_count", remaining}};
   }
 
   expected<json> operator()(const assign_key& c) {
-    auto [i, added] = s_.keys.emplace(c.key, c.owner);
-    if (!added && i->second != c.owner)
-      return error{errc::conflict, "key " + quote(c.key) + " is assigned to "
-                                     + quote(i->second)};
+    auto [owner, added] = s_.keys.emplace(c.key, c.owner);
+    if (!added && *owner != c.owner)
+      return error{errc::conflict,
+                   "key " + quote(c.key) + " is assigned to " + quote(*owner)};
     return json{{"key", c.key}, {"owner", c.owner}};
   }
 
   expected<json> operator()(const unassign_key& c) {
-    auto i = s_.keys.find(c.key);
-    if (i == s_.keys.end())
+    const auto* owner = s_.keys.find(c.key);
+    if (owner == nullptr)
       return error{errc::not_found, "key " + quote(c.key) + " is not assigned"};
-    if (c.owner && *c.owner != i->second)
+    if (c.owner && *c.owner != *owner)
       return error{errc::conflict, "key " + quote(c.key) + " is assigned to "
-                                     + quote(i->second) + ", not "
+                                     + quote(*owner) + ", not "
                                      + quote(*c.owner)};
-    json answer = {{"key", c.key}, {"owner", i->second}};
-    s_.keys.erase(i);
+    json answer = {{"key", c.key}, {"owner", *owner}};
+    s_.keys.erase(c.key);
     return answer;
   }
 
@@ -391,9 +391,9 @@ expected<json> answer_query(const replicated& s, const std::string& type,
     r.text("lock", lock);
     json answer = {{"lock", lock}, {"holder", nullptr}};
     answer["waiters"] = json::array();
-    if (auto i = s.locks.find(lock); i != s.locks.end()) {
-      answer["holder"] = lease_json(i->second.holder, true);
-      for (const auto& w : i->second.waiters)
+    if (const auto* entry = s.locks.find(lock)) {
+      answer["holder"] = lease_json(entry->holder, true);
+      for (const auto& w : entry->waiters)
         answer["waiters"].push_back(lease_json(w, false));
     }
     return finish(std::move(answer));
@@ -403,11 +403,11 @@ expected<json> answer_query(const replicated& s, const std::string& type,
     r.text("equipment_id", id);
     if (auto err = r.finish())
       return *err;
-    auto i = s.equipment.find(id);
-    if (i == s.equipment.end())
+    const auto* assigned = s.equipment.find(id);
+    if (assigned == nullptr)
       return error{errc::not_found,
                    "equipment " + quote(id) + " is not assigned"};
-    return assignment_json(id, i->second);
+    return assignment_json(id, *assigned);
   }
   if (type == "GetPartition") {
     partition_ref ref;
@@ -416,25 +416,34 @@ expected<json> answer_query(const replicated& s, const std::string& type,
     r.text("partition", ref.partition);
     if (auto err = r.finish())
       return *err;
-    auto i = s.partitions.find(ref);
-    if (i == s.partitions.end())
+    const auto* ids = s.partitions.find(ref);
+    if (ids == nullptr)
       return error{errc::not_found, describe(ref) + " does not exist"};
     return json{{"app", ref.app},
                 {"group", ref.group},
                 {"partition", ref.partition},
-                {"equipment_ids", i->second}};
+                {"equipment_ids", *ids}};
   }
   if (type == "ListAssignments") {
     std::optional<std::string> after;
     auto limit = default_page;
     r.optional_text("after", after);
     r.optional_integer("limit", limit, 1, max_page);
-    auto i = after ? s.equipment.upper_bound(*after) : s.equipment.begin();
+    // One more than a page: whether a next page exists.
     auto page = json::array();
-    for (; i != s.equipment.end() && page.size() < std::size_t(limit); ++i)
-      page.push_back(assignment_json(i->first, i->second));
+    bool more = false;
+    s.equipment.for_each_after(
+      after ? &*after : nullptr,
+      [&](const std::string& id, const partition_ref& ref) {
+        if (page.size() == std::size_t(limit)) {
+          more = true;
+          return false;
+        }
+        page.push_back(assignment_json(id, ref));
+        return true;
+      });
     json next = nullptr;
-    if (i != s.equipment.end())
+    if (more)
       next = page.back()["equipment_id"];
     return finish({{"assignments", std::move(page)}, {"next", next}});
   }
@@ -443,10 +452,10 @@ expected<json> answer_query(const replicated& s, const std::string& type,
     r.text("key", key);
     if (auto err = r.finish())
       return *err;
-    auto i = s.keys.find(key);
-    if (i == s.keys.end())
+    const auto* owner = s.keys.find(key);
+    if (owner == nullptr)
       return error{errc::not_found, "key " + quote(key) + " is not assigned"};
-    return json{{"key", key}, {"owner", i->second}};
+    return json{{"key", key}, {"owner", *owner}};
   }
   if (type == "Status") {
     auto n = self.count();
@@ -529,10 +538,11 @@ void read_lock(field_reader& r, replicated& s) {
     r.fail(errc::invalid_value, "lock " + quote(name) + " has token "
                                   + std::to_string(entry.holder.token)
                                   + " beyond the applied index");
-  else if (auto [i, fresh] = s.locks.emplace(name, std::move(entry)); !fresh)
+  else if (auto [stored, fresh] = s.locks.emplace(name, std::move(entry));
+           !fresh)
     r.fail(errc::invalid_value, "lock " + quote(name) + " appears twice");
   else
-    s.deadlines.emplace(earliest_end(i->second), name);
+    s.deadlines.emplace(earliest_end(*stored), name);
 }
 
 /// Reads one element of "partitions" into `s`.
@@ -647,8 +657,8 @@ std::string cluster_state::apply(log_index index, term_t term,
   auto cmd = decode_command(command);
   if (!cmd)
     return render(error_json(cmd.error()));
-  if (auto i = s.answers.find(cmd->id); i != s.answers.end())
-    return i->second;
+  if (const auto* first = s.answers.find(cmd->id))
+    return *first;
   // Out of the deadline index while the command changes its lock.
   const auto* lock = lock_of(cmd->body);
   if (lock)
@@ -708,29 +718,35 @@ std::string cluster_state::query(std::string_view request) const {
 std::string cluster_state::snapshot() const {
   const auto& s = data_;
   auto locks = json::array();
-  for (const auto& [name, entry] : s.locks) {
+  s.locks.for_each([&](const std::string& name, const lock_entry& entry) {
     auto waiters = json::array();
     for (const auto& w : entry.waiters)
       waiters.push_back(lease_json(w, false));
     locks.push_back({{"lock", name},
                      {"holder", lease_json(entry.holder, true)},
                      {"waiters", std::move(waiters)}});
-  }
+  });
   auto partitions = json::array();
-  for (const auto& [ref, ids] : s.partitions)
-    partitions.push_back({{"app", ref.app},
-                          {"group", ref.group},
-                          {"partition", ref.partition},
-                          {"equipment_ids", ids}});
+  s.partitions.for_each(
+    [&](const partition_ref& ref, const std::set<std::string>& ids) {
+      partitions.push_back({{"app", ref.app},
+                            {"group", ref.group},
+                            {"partition", ref.partition},
+                            {"equipment_ids", ids}});
+    });
   // The large arrays (keys, remembered answers) are written directly: a
   // JSON tree of them costs five times the time. The text is the one
   // render() gives for the tree (keys sorted, no spaces; tests check
   // render(parse(s)) == s). The reserved size is a sum, taken in any order.
   std::size_t estimate = 256;
-  for (const auto& [key, owner] : s.keys)
-    estimate += key.size() + owner.size() + 24;
-  for (const auto& [id, answer] : s.answers)
-    estimate += 2 * id.size() + answer.size() + 32;
+  s.keys.for_each_unordered(
+    [&](const std::string& key, const std::string& owner) {
+      estimate += key.size() + owner.size() + 24;
+    });
+  s.answers.for_each_unordered(
+    [&](const std::string& id, const std::string& answer) {
+      estimate += 2 * id.size() + answer.size() + 32;
+    });
   std::string out;
   out.reserve(estimate);
   out += R"({"answers":[)";
@@ -738,7 +754,7 @@ std::string cluster_state::snapshot() const {
   for (const auto& id : s.answer_order) {
     out += sep;
     out += R"({"answer":)";
-    detail::append_json_string(out, s.answers.at(id));
+    detail::append_json_string(out, *s.answers.find(id));
     out += R"(,"id":)";
     detail::append_json_string(out, id);
     out += '}';
@@ -747,7 +763,7 @@ std::string cluster_state::snapshot() const {
   out += R"(],"applied_index":)" + std::to_string(s.applied_index.value);
   out += R"(,"keys":[)";
   sep = "";
-  for (const auto& [key, owner] : s.keys) {
+  s.keys.for_each([&](const std::string& key, const std::string& owner) {
     out += sep;
     out += R"({"key":)";
     detail::append_json_string(out, key);
@@ -755,7 +771,7 @@ std::string cluster_state::snapshot() const {
     detail::append_json_string(out, owner);
     out += '}';
     sep = ",";
-  }
+  });
   out += R"(],"last_term":)" + std::to_string(s.last_term.value);
   out += R"(,"locks":)" + render(locks);
   out += R"(,"now_ms":)" + std::to_string(s.now_ms);
@@ -781,8 +797,10 @@ std::string cluster_state::restore(std::string_view data) {
 cluster_state::sizes cluster_state::count() const {
   sizes n;
   n.locks = data_.locks.size();
-  for (const auto& [name, entry] : data_.locks)
-    n.waiters += entry.waiters.size();
+  data_.locks.for_each_unordered(
+    [&n](const std::string&, const lock_entry& entry) {
+      n.waiters += entry.waiters.size();
+    });
   n.partitions = data_.partitions.size();
   n.equipment = data_.equipment.size();
   n.keys = data_.keys.size();

@@ -11,11 +11,13 @@
 #pragma once
 
 #include "protocol/cluster/command.hpp"
+#include "protocol/cluster/cow_map.hpp"
 #include "protocol/ids.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -81,23 +83,35 @@ struct partition_ref {
   }
 };
 
+/// Spreads partitions over the shards of a cow_map.
+struct partition_ref_hash {
+  std::size_t operator()(const partition_ref& p) const {
+    std::hash<std::string> h;
+    return h(p.app) ^ (h(p.group) * 31) ^ (h(p.partition) * 961);
+  }
+};
+
 namespace detail {
 
 /// Everything replicated. snapshot() writes these fields but the derived
 /// ones (`equipment`, `deadlines`), which restore() rebuilds.
 struct replicated {
-  std::map<std::string, lock_entry> locks;
+  /// The large maps are cow_maps: a snapshot's copy of the state shares
+  /// them (cow_map.hpp).
+  cow_map<std::string, lock_entry> locks;
   /// Invariant: no partition is empty; every id is in exactly one partition.
-  std::map<partition_ref, std::set<std::string>> partitions;
+  cow_map<partition_ref, std::set<std::string>, partition_ref_hash> partitions;
   /// The routing table: the inverse of `partitions`, derived from it.
-  std::map<std::string, partition_ref> equipment;
+  cow_map<std::string, partition_ref> equipment;
   /// Key -> owner.
-  std::map<std::string, std::string> keys;
+  cow_map<std::string, std::string> keys;
   /// Request id -> the answer of its first successful apply. Hashed: ids of
   /// one client share a long prefix, which ordered lookups compare again at
   /// every level (6% of a loaded node's CPU). Never iterated: `answer_order`
   /// gives the deterministic order.
-  std::unordered_map<std::string, std::string> answers;
+  cow_map<std::string, std::string, std::hash<std::string>,
+          std::unordered_map<std::string, std::string>>
+    answers;
   /// The ids of `answers` from oldest to newest apply, for eviction.
   std::deque<std::string> answer_order;
   /// The replicated clock: the maximum entry stamp applied so far.

@@ -28,8 +28,11 @@ public:
                     const std::string& command) override;
   std::string check(const std::string& command) const override;
   std::string snapshot() override;
-  /// Copies the state (a few ms for 100,000 keys) and serializes the copy
-  /// later (JSON, ten times slower than the copy).
+  /// Copies the state, whose large maps are copy-on-write
+  /// (protocol/cluster/cow_map.hpp): 0.3 ms for 100,000 keys of 256 bytes,
+  /// against 40 ms for a deep copy; the applies after it copy the maps a
+  /// 64th at a time. The copy is serialized later (about 100 ms).
+  /// @post The returned function may run on any thread, once.
   std::function<std::string()> snapshot_task() override;
   /// @throws std::runtime_error on a malformed snapshot (stops the applier:
   ///         a replica must not run on a state it could not restore).
