@@ -133,7 +133,8 @@ struct replicated {
 } // namespace detail
 
 /// The replicated state of one group. A plain value: copying it copies the
-/// state (handy for comparing a replica with a twin).
+/// state (handy for comparing a replica with a twin), in O(number of
+/// shards) for the large maps, which are copy-on-write (cow_map.hpp).
 class cluster_state {
 public:
   /// @param dedup_capacity How many request ids the exactly-once table
