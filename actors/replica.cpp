@@ -424,8 +424,8 @@ void replica_state::maybe_snapshot() {
     return;
   snapshotting = true;
   log_bytes = 0;
-  // Timed for the log line: capturing a large state holds up this group's
-  // applier (bench/README.md, "Snapshots and tail latency").
+  // Timed for the log line: what a snapshot of this state costs
+  // (bench/README.md, "Snapshots and tail latency").
   auto started = std::chrono::steady_clock::now();
   self->request(applier, caf::infinite, atom::snapshot_v)
     .then(

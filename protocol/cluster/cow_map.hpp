@@ -36,6 +36,24 @@ class cow_map {
 public:
   static constexpr std::size_t shard_count = 64;
 
+  cow_map() = default;
+  cow_map(const cow_map&) = default;
+  cow_map& operator=(const cow_map&) = default;
+
+  /// Leaves `other` empty (its shards move; so must its size).
+  cow_map(cow_map&& other) noexcept
+    : shards_(std::move(other.shards_)), size_(std::exchange(other.size_, 0)) {
+    // nop
+  }
+
+  cow_map& operator=(cow_map&& other) noexcept {
+    shards_ = std::move(other.shards_);
+    size_ = std::exchange(other.size_, 0);
+    return *this;
+  }
+
+  ~cow_map() = default;
+
   std::size_t size() const {
     return size_;
   }

@@ -151,3 +151,18 @@ TEST_CASE("a cow_map over unordered shards finds, replaces and erases") {
   CHECK(m.empty());
   CHECK(copy.size() == 1);
 }
+
+TEST_CASE("a moved-from cow_map is empty and usable") {
+  map_type m;
+  m["a"] = 1;
+  auto taken = std::move(m);
+  CHECK(taken.size() == 1);
+  CHECK(m.empty()); // NOLINT(bugprone-use-after-move): the property tested
+  CHECK(m.find("a") == nullptr);
+  m["b"] = 2;
+  CHECK(contents(m) == std::map<std::string, int>{{"b", 2}});
+  map_type other;
+  other = std::move(taken);
+  CHECK(taken.empty()); // NOLINT(bugprone-use-after-move)
+  CHECK(*other.find("a") == 1);
+}
