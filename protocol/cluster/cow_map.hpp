@@ -64,19 +64,16 @@ public:
 
   /// The value of `key`, or nullptr.
   const Value* find(const Key& key) const {
-    const auto& s = shards_[shard_of(key)];
-    if (!s)
-      return nullptr;
-    auto i = s->find(key);
-    return i == s->end() ? nullptr : &i->second;
+    return find_in(shard_of(key), key);
   }
 
   /// The value of `key` for writing (valid until the next write or copy of
   /// the map), or nullptr when absent.
   Value* find_mutable(const Key& key) {
-    if (find(key) == nullptr)
-      return nullptr;
-    return &writable(shard_of(key)).find(key)->second;
+    auto i = shard_of(key);
+    if (find_in(i, key) == nullptr)
+      return nullptr; // Absent: no reason to copy the shard.
+    return &writable(i).find(key)->second;
   }
 
   std::size_t count(const Key& key) const {
@@ -86,11 +83,12 @@ public:
   /// Inserts `key` with `value` unless present. Returns the value in the
   /// map (for reading) and whether it was inserted.
   std::pair<const Value*, bool> emplace(const Key& key, Value value) {
-    if (const auto* v = find(key))
-      return {v, false};
-    auto [i, fresh] = writable(shard_of(key)).emplace(key, std::move(value));
+    auto i = shard_of(key);
+    if (const auto* v = find_in(i, key))
+      return {v, false}; // Present: no reason to copy the shard.
+    auto pos = writable(i).emplace(key, std::move(value)).first;
     ++size_;
-    return {&i->second, fresh};
+    return {&pos->second, true};
   }
 
   /// The value of `key` for writing, default-constructed when absent.
@@ -104,9 +102,10 @@ public:
 
   /// Removes `key`; returns whether it was present.
   bool erase(const Key& key) {
-    if (find(key) == nullptr)
-      return false;
-    writable(shard_of(key)).erase(key);
+    auto i = shard_of(key);
+    if (find_in(i, key) == nullptr)
+      return false; // Absent: no reason to copy the shard.
+    writable(i).erase(key);
     --size_;
     return true;
   }
@@ -150,6 +149,14 @@ public:
 private:
   static std::size_t shard_of(const Key& key) {
     return Hash{}(key) % shard_count;
+  }
+
+  const Value* find_in(std::size_t shard, const Key& key) const {
+    const auto& s = shards_[shard];
+    if (!s)
+      return nullptr;
+    auto pos = s->find(key);
+    return pos == s->end() ? nullptr : &pos->second;
   }
 
   /// The shard for writing: a copy of it first when another map holds it.
