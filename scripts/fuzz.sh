@@ -13,7 +13,8 @@ seconds=${EES_FUZZ_SECONDS:-60}
 jobs=${JOBS:-$(nproc)}
 dir=build-fuzz
 
-packages=(clang libclang-rt-14-dev cmake ninja-build nlohmann-json3-dev)
+packages=(clang libclang-rt-14-dev cmake ninja-build nlohmann-json3-dev
+  libsimdjson-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

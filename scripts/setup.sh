@@ -6,7 +6,8 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libcaf-dev libssl-dev openssl
-  librocksdb-dev libspdlog-dev libfmt-dev nlohmann-json3-dev doctest-dev
+  librocksdb-dev libspdlog-dev libfmt-dev nlohmann-json3-dev libsimdjson-dev
+  doctest-dev
   libyaml-cpp-dev
   clang-format python3
 )

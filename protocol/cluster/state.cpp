@@ -483,7 +483,7 @@ expected<json> answer_query(const replicated& s, const std::string& type,
 /// Reads the object `item` with a reader of its own and copies its first
 /// failure to `outer`. Returns false on failure.
 template <class F>
-bool read_nested(field_reader& outer, const json& item, std::string what,
+bool read_nested(field_reader& outer, detail::value item, std::string what,
                  F&& read) {
   field_reader inner{item, std::move(what)};
   read(inner);
@@ -518,7 +518,7 @@ void read_lock(field_reader& r, replicated& s) {
                 [&](field_reader& h) { read_lease(h, entry.holder, true); });
   std::set<std::string> owners{entry.holder.owner};
   if (auto waiters = r.array("waiters")) {
-    for (const auto& item : *waiters) {
+    for (detail::value item : *waiters) {
       lease w;
       if (!read_nested(r, item, "a waiter of lock " + quote(name),
                        [&](field_reader& in) { read_lease(in, w, false); }))
@@ -581,17 +581,17 @@ void read_snapshot(field_reader& r, replicated& s, std::size_t capacity) {
   s.applied_index = log_index{applied};
   s.last_term = term_t{term};
   if (auto locks = r.array("locks"))
-    for (const auto& item : *locks)
+    for (detail::value item : *locks)
       if (!read_nested(r, item, "a lock",
                        [&](field_reader& in) { read_lock(in, s); }))
         return;
   if (auto parts = r.array("partitions"))
-    for (const auto& item : *parts)
+    for (detail::value item : *parts)
       if (!read_nested(r, item, "a partition",
                        [&](field_reader& in) { read_partition(in, s); }))
         return;
   if (auto keys = r.array("keys")) {
-    for (const auto& item : *keys) {
+    for (detail::value item : *keys) {
       std::string key;
       std::string owner;
       if (!read_nested(r, item, "a key", [&](field_reader& in) {
@@ -606,7 +606,7 @@ void read_snapshot(field_reader& r, replicated& s, std::size_t capacity) {
     }
   }
   if (auto answers = r.array("answers")) {
-    for (const auto& item : *answers) {
+    for (detail::value item : *answers) {
       std::string id;
       std::string answer;
       if (!read_nested(r, item, "a remembered answer", [&](field_reader& in) {
@@ -781,11 +781,15 @@ std::string cluster_state::snapshot() const {
 }
 
 std::string cluster_state::restore(std::string_view data) {
-  auto doc = detail::parse(data);
-  if (doc.is_discarded())
-    return "malformed_json: the snapshot is not valid JSON";
+  // A parser of its own: the snapshot's buffers (some times its size) are
+  // freed on return, not kept by the thread.
+  simdjson::dom::parser parser;
+  auto doc = detail::parse(parser, data, "the snapshot");
+  if (!doc)
+    return std::string{to_string(doc.error().code)} + ": "
+           + doc.error().message;
   replicated next;
-  field_reader r{doc, "the snapshot"};
+  field_reader r{*doc, "the snapshot"};
   if (r.ok())
     read_snapshot(r, next, dedup_capacity_);
   if (auto err = r.finish())

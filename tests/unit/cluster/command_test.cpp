@@ -106,8 +106,14 @@ std::vector<bad_input> malformed_inputs() {
      "\"ttl_ms\""},
     {"ttl above an hour", lock(R"(,"ttl_ms":3600001)"), errc::invalid_value,
      "3600000"},
+    // The parser (simdjson) rejects the whole input, so the message cannot
+    // name the field.
     {"ttl beyond 64 bits", lock(R"(,"ttl_ms":99999999999999999999)"),
-     errc::wrong_type, "\"ttl_ms\""},
+     errc::malformed_json, "beyond 64 bits"},
+    {"a number with a leading zero", lock(R"(,"ttl_ms":05)"),
+     errc::malformed_json, "malformed number"},
+    {"a field given twice", lock(R"(,"ttl_ms":5,"lock":"m")"),
+     errc::invalid_value, "\"lock\" more than once"},
     {"wait is a string", lock(R"(,"ttl_ms":5,"wait":"yes")"), errc::wrong_type,
      "\"wait\""},
     {"extra field", lock(R"(,"ttl_ms":5,"session":"s")"), errc::unknown_field,
