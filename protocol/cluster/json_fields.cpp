@@ -37,7 +37,48 @@ expected<value> parse_input(std::string_view text, const std::string& what) {
 }
 
 std::string render(const json& value) {
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+  std::string out;
+  append_json(out, value);
+  return out;
+}
+
+// nlohmann's serializer decodes every byte of a string as UTF-8; answers
+// echo 256-byte owners, and that decoding was a third of applying an
+// AssignKey. Only strings with non-ASCII bytes still take that path.
+void append_json(std::string& out, const json& value) {
+  switch (value.type()) {
+    case json::value_t::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, item] : value.items()) {
+        if (!first)
+          out += ',';
+        first = false;
+        append_json_string(out, key);
+        out += ':';
+        append_json(out, item);
+      }
+      out += '}';
+      return;
+    }
+    case json::value_t::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : value) {
+        if (!first)
+          out += ',';
+        first = false;
+        append_json(out, item);
+      }
+      out += ']';
+      return;
+    }
+    case json::value_t::string:
+      append_json_string(out, value.get_ref<const std::string&>());
+      return;
+    default:
+      out += value.dump(-1, ' ', false, json::error_handler_t::replace);
+  }
 }
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -47,8 +88,9 @@ void append_json_string(std::string& out, std::string_view text) {
   if (std::any_of(text.begin(), text.end(), [](char c) {
         return static_cast<unsigned char>(c) >= 0x80;
       })) {
-    // UTF-8: validated (and repaired) as render() does.
-    out += render(json(std::string{text}));
+    // UTF-8: validated (and repaired) by nlohmann's serializer.
+    out += json(std::string{text})
+             .dump(-1, ' ', false, json::error_handler_t::replace);
     return;
   }
   out += '"';

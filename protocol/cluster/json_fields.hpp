@@ -47,8 +47,12 @@ expected<value> parse_input(std::string_view text, const std::string& what);
 /// invalid UTF-8, impossible after parse(), would be replaced.
 std::string render(const json& value);
 
-/// Appends `text` as a JSON string, exactly as render() writes it, without
-/// building a json value (snapshots write hundreds of thousands).
+/// Appends render(value) to `out`.
+void append_json(std::string& out, const json& value);
+
+/// Appends `text` as a JSON string, exactly as nlohmann's dump() writes it
+/// (invalid UTF-8 replaced), without building a json value (snapshots
+/// write hundreds of thousands).
 void append_json_string(std::string& out, std::string_view text);
 
 /// `text` cut after its first 64 bytes (never inside a UTF-8 sequence) and

@@ -1,6 +1,8 @@
 // The command codec: every command round-trips, and every class of
 // malformed input is a typed error that leaves the state machine unchanged.
 #include "harness.hpp"
+#include "protocol/cluster/json_fields.hpp"
+#include "protocol/splitmix.hpp"
 
 #include <set>
 
@@ -210,4 +212,41 @@ TEST_CASE("every error code has a distinct wire name") {
     names.insert(to_string(static_cast<errc>(i)));
   CHECK(names.size() == static_cast<std::size_t>(errc::out_of_order) + 1);
   CHECK(names.count("unknown") == 0);
+}
+
+TEST_CASE("render writes exactly what nlohmann's dump writes, for every "
+          "string byte and every kind of value") {
+  using detail::json;
+  auto dump = [](const json& v) {
+    return v.dump(-1, ' ', false, json::error_handler_t::replace);
+  };
+  std::string every_ascii;
+  for (int c = 0; c < 0x80; ++c)
+    every_ascii += static_cast<char>(c);
+  std::vector<json> fixed = {
+    every_ascii,
+    "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", // valid UTF-8
+    "bad \xff\xfe utf-8 \xc3", // replaced
+    json::object(),
+    json::array(),
+    nullptr,
+    true,
+    false,
+    std::int64_t{-9'223'372'036'854'775'807} - 1,
+    std::uint64_t{18'446'744'073'709'551'615u},
+    0.1,
+    -1.5e300,
+    {{"z", 1}, {"a", {{"\n", "\t"}, {"q\"", json::array({1, "x", nullptr})}}}},
+  };
+  for (const auto& v : fixed)
+    CHECK(detail::render(v) == dump(v));
+  // Random strings of every byte value, nested in objects and arrays.
+  splitmix64 rng{7};
+  for (int i = 0; i < 2000; ++i) {
+    std::string text(rng.next() % 40, ' ');
+    for (auto& c : text)
+      c = static_cast<char>(rng.next() % (i % 2 == 0 ? 0x80 : 0x100));
+    json v = {{text, json::array({text, i})}, {"k", text}};
+    CHECK(detail::render(v) == dump(v));
+  }
 }
