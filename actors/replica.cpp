@@ -415,14 +415,30 @@ replica_state::meta_at(log_index index) const {
   return meta;
 }
 
+std::uint64_t replica_state::stagger(std::uint64_t amount) const {
+  if (staggered)
+    return 0;
+  const auto& voters = core->config().voters;
+  std::uint64_t rank = 0;
+  for (auto v : voters) {
+    if (v == core->id())
+      break;
+    ++rank;
+  }
+  auto n = std::max<std::uint64_t>(voters.size(), 1);
+  return amount / n * std::min(rank, n - 1);
+}
+
 void replica_state::maybe_snapshot() {
   if (starting || snapshotting || !snapshots_enabled || threshold == 0)
     return;
   auto snap = core->log().snapshot_index();
-  if (applied <= snap || applied.value - snap.value < threshold
-      || log_bytes < snapshot_bytes)
+  if (applied <= snap
+      || applied.value - snap.value < threshold + stagger(threshold)
+      || log_bytes < snapshot_bytes + stagger(snapshot_bytes))
     return;
   snapshotting = true;
+  staggered = true;
   log_bytes = 0;
   // Timed for the log line: what a snapshot of this state costs
   // (bench/README.md, "Snapshots and tail latency").

@@ -56,6 +56,10 @@ struct replica_state {
   /// what happens to the group (a storage failure marks it failed).
   void stop(caf::error reason);
 
+  /// How much of `amount` (a threshold in entries or bytes) the next
+  /// snapshot waits for beyond it (`staggered`).
+  std::uint64_t stagger(std::uint64_t amount) const;
+
   /// The storage acknowledged the ready that produced `ack`.
   void on_persisted(const raft::persist_ack& ack,
                     std::vector<raft::message>& after_persist);
@@ -149,6 +153,13 @@ struct replica_state {
   /// to the log written, however large the state grows.
   std::uint64_t log_bytes = 0;
   std::uint64_t snapshot_bytes = 0;
+  /// The first snapshot since start was taken. Until then the voter of
+  /// rank r (by id, of n) waits r/n of a threshold (entries and bytes)
+  /// more: the voters of a group apply the same log, and unstaggered they
+  /// serialize and write their snapshots at the same moment, each taking
+  /// a core of a small machine for a few hundred ms (bench/README.md,
+  /// "Snapshots and tail latency"). Later snapshots keep the phase.
+  bool staggered = false;
   bool threshold_overridden = false;
   /// The storage keeps snapshot files (else no snapshots, no installs).
   bool snapshots_enabled = false;

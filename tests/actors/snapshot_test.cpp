@@ -393,6 +393,45 @@ TEST_CASE_FIXTURE(snap_fixture, "the threshold can be overridden per group") {
   CHECK(!snapshot_files(*leader).empty());
 }
 
+TEST_CASE_FIXTURE(snap_fixture, "the voters of a group take their first "
+                                "snapshots a third of a threshold apart, not "
+                                "all at the same index") {
+  start_servers();
+  connect_all();
+  for (std::size_t i = 0; i < 3; ++i)
+    register_group(i);
+  auto leader = await_leader({0, 1, 2});
+  REQUIRE(leader);
+  constexpr std::uint64_t every = 30;
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto replica
+      = ask<replica_actor>(0, servers[i].server, atom::replica_v, g1);
+    REQUIRE(replica);
+    self->send(*replica, atom::threshold_v, every);
+  }
+  sched.run();
+  // Server i is node i + 1, the voter of rank i: its first snapshot waits
+  // for every + i * every / 3 applied entries (the leader's no-op is one).
+  int proposed = 0;
+  auto files_after = [&](int more) {
+    propose_n(*leader, proposed, proposed + more);
+    proposed += more;
+    tick(5);
+    std::vector<bool> has;
+    for (std::size_t i = 0; i < 3; ++i)
+      has.push_back(!snapshot_files(i).empty());
+    return has;
+  };
+  CHECK(files_after(36) == std::vector<bool>{true, false, false});
+  CHECK(files_after(10) == std::vector<bool>{true, true, false});
+  CHECK(files_after(10) == std::vector<bool>{true, true, true});
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto files = snapshot_files(i);
+    REQUIRE(!files.empty());
+    CHECK(files.back().first.value >= every + i * every / 3);
+  }
+}
+
 TEST_CASE_FIXTURE(snap_fixture, "a large state is not snapshotted again until "
                                 "the log since its last snapshot is as large "
                                 "as that snapshot") {
