@@ -125,6 +125,15 @@ struct snap_fixture : test::actor_fixture {
     return actor_fixture::await_leader(g1, max_ticks, std::move(among));
   }
 
+  /// Registers g1 on every server and returns the leader they agree on.
+  std::size_t register_all() {
+    for (std::size_t i = 0; i < 3; ++i)
+      register_group(i);
+    auto leader = await_leader({0, 1, 2});
+    REQUIRE(leader);
+    return *leader;
+  }
+
   caf::expected<std::string> propose(std::size_t i, std::string cmd) {
     return ask<std::string>(5, servers[i].server, atom::propose_v, g1,
                             std::move(cmd));
@@ -166,26 +175,23 @@ TEST_CASE_FIXTURE(snap_fixture, "a snapshot is taken at the threshold and "
                                 "the log is compacted on disk") {
   start_servers();
   connect_all();
-  for (std::size_t i = 0; i < 3; ++i)
-    register_group(i);
-  auto leader = await_leader({0, 1, 2});
-  REQUIRE(leader);
-  propose_n(*leader, 0, 12);
+  auto leader = register_all();
+  propose_n(leader, 0, 12);
   tick(5);
-  auto before = status(*leader);
+  auto before = status(leader);
   REQUIRE(before);
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(machines[i]->commands.size() == 12);
-    CHECK(machines[i]->hash() == machines[*leader]->hash());
+    CHECK(machines[i]->hash() == machines[leader]->hash());
     CHECK(machines[i]->restores == 0);
     auto files = snapshot_files(i);
     REQUIRE(!files.empty());
     CHECK(files.front().first.value >= threshold);
   }
-  auto newest = snapshot_files(*leader).front();
-  cluster::stop_raft_server(servers[*leader]);
+  auto newest = snapshot_files(leader).front();
+  cluster::stop_raft_server(servers[leader]);
   sched.run();
-  auto ps = load_log(*leader);
+  auto ps = load_log(leader);
   CHECK(ps.snapshot.last_index == newest.first);
   CHECK(ps.snapshot.last_term == newest.second);
   CHECK(ps.snapshot.config == voters());
@@ -196,7 +202,7 @@ TEST_CASE_FIXTURE(snap_fixture, "a snapshot is taken at the threshold and "
   if (!ps.entries.empty())
     CHECK(ps.entries.front().index == ps.snapshot.last_index + 1);
   // The file holds the state up to its index.
-  storage::snapshot_files files{dirs.at(*leader)->path.string()};
+  storage::snapshot_files files{dirs.at(leader)->path.string()};
   auto snap = files.load_latest(g1);
   REQUIRE(snap);
   REQUIRE(*snap);
@@ -208,13 +214,10 @@ TEST_CASE_FIXTURE(snap_fixture, "a restarted server restores from its "
                                 "snapshot and re-applies only the tail") {
   start_servers();
   connect_all();
-  for (std::size_t i = 0; i < 3; ++i)
-    register_group(i);
-  auto leader = await_leader({0, 1, 2});
-  REQUIRE(leader);
-  propose_n(*leader, 0, 13);
+  auto leader = register_all();
+  propose_n(leader, 0, 13);
   tick(5);
-  auto victim = (*leader + 1) % 3;
+  auto victim = (leader + 1) % 3;
   auto before = status(victim);
   REQUIRE(before);
   auto hash_before = machines[victim]->hash();
@@ -241,13 +244,14 @@ TEST_CASE_FIXTURE(snap_fixture, "a restarted server restores from its "
   CHECK(recovered->applied == before->commit);
   // It rejoins and keeps up.
   connect_all();
-  leader = await_leader({0, 1, 2});
-  REQUIRE(leader);
-  propose_n(*leader, 13, 15);
+  auto again = await_leader({0, 1, 2});
+  REQUIRE(again);
+  leader = *again;
+  propose_n(leader, 13, 15);
   tick(5);
   for (auto& x : machines) {
     CHECK(x->commands.size() == 15);
-    CHECK(x->hash() == machines[*leader]->hash());
+    CHECK(x->hash() == machines[leader]->hash());
   }
 }
 
@@ -374,23 +378,20 @@ TEST_CASE_FIXTURE(snap_fixture, "the storage picks the snapshot a restarting "
 TEST_CASE_FIXTURE(snap_fixture, "the threshold can be overridden per group") {
   start_servers();
   connect_all();
-  for (std::size_t i = 0; i < 3; ++i)
-    register_group(i);
-  auto leader = await_leader({0, 1, 2});
-  REQUIRE(leader);
+  auto leader = register_all();
   auto replica
-    = ask<replica_actor>(0, servers[*leader].server, atom::replica_v, g1);
+    = ask<replica_actor>(0, servers[leader].server, atom::replica_v, g1);
   REQUIRE(replica);
   self->send(*replica, atom::threshold_v, std::uint64_t{0});
   sched.run();
-  propose_n(*leader, 0, 12);
+  propose_n(leader, 0, 12);
   tick(5);
-  CHECK(snapshot_files(*leader).empty());
-  CHECK(!snapshot_files((*leader + 1) % 3).empty());
+  CHECK(snapshot_files(leader).empty());
+  CHECK(!snapshot_files((leader + 1) % 3).empty());
   // Lowering it again takes a snapshot at once.
   self->send(*replica, atom::threshold_v, std::uint64_t{3});
   sched.run();
-  CHECK(!snapshot_files(*leader).empty());
+  CHECK(!snapshot_files(leader).empty());
 }
 
 TEST_CASE_FIXTURE(snap_fixture, "the voters of a group take their first "
@@ -398,10 +399,7 @@ TEST_CASE_FIXTURE(snap_fixture, "the voters of a group take their first "
                                 "all at the same index") {
   start_servers();
   connect_all();
-  for (std::size_t i = 0; i < 3; ++i)
-    register_group(i);
-  auto leader = await_leader({0, 1, 2});
-  REQUIRE(leader);
+  auto leader = register_all();
   constexpr std::uint64_t every = 30;
   for (std::size_t i = 0; i < 3; ++i) {
     auto replica
@@ -414,7 +412,7 @@ TEST_CASE_FIXTURE(snap_fixture, "the voters of a group take their first "
   // for every + i * every / 3 applied entries (the leader's no-op is one).
   int proposed = 0;
   auto files_after = [&](int more) {
-    propose_n(*leader, proposed, proposed + more);
+    propose_n(leader, proposed, proposed + more);
     proposed += more;
     tick(5);
     std::vector<bool> has;
@@ -439,11 +437,8 @@ TEST_CASE_FIXTURE(snap_fixture, "a large state is not snapshotted again until "
   for (auto& m : machines)
     m->padding = 4096; // each command adds about 20 bytes of log
   connect_all();
-  for (std::size_t i = 0; i < 3; ++i)
-    register_group(i);
-  auto leader = await_leader({0, 1, 2});
-  REQUIRE(leader);
-  propose_n(*leader, 0, 8 * threshold);
+  auto leader = register_all();
+  propose_n(leader, 0, 8 * threshold);
   tick(5);
   for (std::size_t i = 0; i < 3; ++i) {
     CHECK(machines[i]->commands.size() == 8 * threshold);
