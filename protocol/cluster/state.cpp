@@ -781,7 +781,7 @@ std::string cluster_state::snapshot() const {
 }
 
 std::string cluster_state::restore(std::string_view data) {
-  // A parser of its own: the snapshot's buffers (some times its size) are
+  // A parser of its own: the snapshot's buffers (several times its size) are
   // freed on return, not kept by the thread.
   simdjson::dom::parser parser;
   auto doc = detail::parse(parser, data, "the snapshot");
