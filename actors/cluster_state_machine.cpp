@@ -36,10 +36,7 @@ std::string cluster_state_machine::snapshot() {
 }
 
 std::function<std::string()> cluster_state_machine::snapshot_task() {
-  auto copy = std::make_shared<const cluster_sm::cluster_state>(state_);
-  return [copy] {
-    return copy->snapshot();
-  };
+  return state_.snapshot_task();
 }
 
 void cluster_state_machine::restore(const std::string& data) {

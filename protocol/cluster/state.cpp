@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <utility>
 #include <variant>
@@ -80,16 +81,18 @@ std::int64_t earliest_end(const lock_entry& e) {
 }
 
 /// Takes lock `name` out of the deadline index, before it changes.
-void unindex_lock(replicated& s, const std::string& name) {
+void unindex_lock(const replicated& s, detail::deadline_index& deadlines,
+                  const std::string& name) {
   if (const auto* entry = s.locks.find(name))
-    s.deadlines.erase({earliest_end(*entry), name});
+    deadlines.erase({earliest_end(*entry), name});
 }
 
 /// Puts lock `name` back into the deadline index after it changed, unless
 /// it is gone.
-void index_lock(replicated& s, const std::string& name) {
+void index_lock(const replicated& s, detail::deadline_index& deadlines,
+                const std::string& name) {
   if (const auto* entry = s.locks.find(name))
-    s.deadlines.emplace(earliest_end(*entry), name);
+    deadlines.emplace(earliest_end(*entry), name);
 }
 
 /// Commands on one lock: the only lock they can change is theirs.
@@ -122,9 +125,10 @@ error not_holder(const std::string& lock, const std::string& owner) {
 /// anything, so a rejected command leaves the state as it was.
 class executor {
 public:
-  executor(replicated& s, log_index index,
+  executor(replicated& s, detail::deadline_index& deadlines, log_index index,
            std::vector<notification>& notifications)
-    : s_(s), index_(index), notifications_(notifications) {
+    : s_(s), deadlines_(deadlines), index_(index),
+      notifications_(notifications) {
     // nop
   }
 
@@ -134,11 +138,11 @@ public:
     auto extend = [this](lease& l) {
       l.expires_ms = std::max(l.expires_ms, expiry(s_.now_ms, l.ttl_ms));
     };
-    s_.deadlines.clear();
+    deadlines_.clear();
     s_.locks.for_each_mutable([&](const std::string& name, lock_entry& entry) {
       extend(entry.holder);
       std::for_each(entry.waiters.begin(), entry.waiters.end(), extend);
-      s_.deadlines.emplace(earliest_end(entry), name);
+      deadlines_.emplace(earliest_end(entry), name);
     });
   }
 
@@ -148,9 +152,9 @@ public:
   /// in the same order.
   void expire_leases() {
     std::vector<std::string> due;
-    while (!s_.deadlines.empty() && s_.deadlines.begin()->first <= s_.now_ms)
+    while (!deadlines_.empty() && deadlines_.begin()->first <= s_.now_ms)
       due.push_back(
-        std::move(s_.deadlines.extract(s_.deadlines.begin()).value().second));
+        std::move(deadlines_.extract(deadlines_.begin()).value().second));
     std::sort(due.begin(), due.end());
     for (const auto& name : due) {
       auto* found = s_.locks.find_mutable(name);
@@ -168,7 +172,7 @@ public:
           continue;
         }
       }
-      index_lock(s_, name);
+      index_lock(s_, deadlines_, name);
     }
   }
 
@@ -362,6 +366,7 @@ private:
   }
 
   replicated& s_;
+  detail::deadline_index& deadlines_;
   log_index index_;
   std::vector<notification>& notifications_;
 };
@@ -538,11 +543,8 @@ void read_lock(field_reader& r, replicated& s) {
     r.fail(errc::invalid_value, "lock " + quote(name) + " has token "
                                   + std::to_string(entry.holder.token)
                                   + " beyond the applied index");
-  else if (auto [stored, fresh] = s.locks.emplace(name, std::move(entry));
-           !fresh)
+  else if (!s.locks.emplace(name, std::move(entry)).second)
     r.fail(errc::invalid_value, "lock " + quote(name) + " appears twice");
-  else
-    s.deadlines.emplace(earliest_end(*stored), name);
 }
 
 /// Reads one element of "partitions" into `s`.
@@ -646,7 +648,7 @@ std::string cluster_state::apply(log_index index, term_t term,
                                         + to_string(s.applied_index)}));
   s.applied_index = index;
   s.now_ms = std::max(s.now_ms, time_ms);
-  executor exec{s, index, notifications_};
+  executor exec{s, deadlines_, index, notifications_};
   if (term > s.last_term) {
     exec.extend_leases();
     s.last_term = term;
@@ -662,10 +664,10 @@ std::string cluster_state::apply(log_index index, term_t term,
   // Out of the deadline index while the command changes its lock.
   const auto* lock = lock_of(cmd->body);
   if (lock)
-    unindex_lock(s, *lock);
+    unindex_lock(s, deadlines_, *lock);
   auto result = std::visit(exec, cmd->body);
   if (lock)
-    index_lock(s, *lock);
+    index_lock(s, deadlines_, *lock);
   if (!result)
     return render(error_json(result.error()));
   auto answer = *result;
@@ -688,9 +690,9 @@ std::vector<notification> cluster_state::take_notifications() {
 }
 
 std::optional<std::int64_t> cluster_state::next_deadline() const {
-  if (data_.deadlines.empty())
+  if (deadlines_.empty())
     return std::nullopt;
-  return data_.deadlines.begin()->first;
+  return deadlines_.begin()->first;
 }
 
 std::string cluster_state::query(std::string_view request) const {
@@ -715,8 +717,10 @@ std::string cluster_state::query(std::string_view request) const {
   return render(result);
 }
 
-std::string cluster_state::snapshot() const {
-  const auto& s = data_;
+namespace {
+
+/// The body of cluster_state::snapshot().
+std::string write_snapshot(const replicated& s) {
   auto locks = json::array();
   s.locks.for_each([&](const std::string& name, const lock_entry& entry) {
     auto waiters = json::array();
@@ -780,6 +784,19 @@ std::string cluster_state::snapshot() const {
   return out;
 }
 
+} // namespace
+
+std::string cluster_state::snapshot() const {
+  return write_snapshot(data_);
+}
+
+std::function<std::string()> cluster_state::snapshot_task() const {
+  auto copy = std::make_shared<const replicated>(data_);
+  return [copy] {
+    return write_snapshot(*copy);
+  };
+}
+
 std::string cluster_state::restore(std::string_view data) {
   // A parser of its own: the snapshot's buffers (several times its size) are
   // freed on return, not kept by the thread.
@@ -794,7 +811,13 @@ std::string cluster_state::restore(std::string_view data) {
     read_snapshot(r, next, dedup_capacity_);
   if (auto err = r.finish())
     return std::string{to_string(err->code)} + ": " + err->message;
+  detail::deadline_index deadlines;
+  next.locks.for_each_unordered(
+    [&deadlines](const std::string& name, const lock_entry& entry) {
+      deadlines.emplace(earliest_end(entry), name);
+    });
   data_ = std::move(next);
+  deadlines_ = std::move(deadlines);
   return {};
 }
 

@@ -94,7 +94,9 @@ struct partition_ref_hash {
 namespace detail {
 
 /// Everything replicated. snapshot() writes these fields but the derived
-/// ones (`equipment`, `deadlines`), which restore() rebuilds.
+/// `equipment`, which restore() rebuilds (as it rebuilds the
+/// deadline_index, kept beside this struct so that a snapshot's copy of the
+/// state does not copy it).
 struct replicated {
   /// The large maps are cow_maps: a snapshot's copy of the state shares
   /// them (cow_map.hpp).
@@ -119,16 +121,17 @@ struct replicated {
   /// The term of the last applied entry; a higher one is a new leader.
   term_t last_term;
   log_index applied_index;
-  /// Derived from `locks` and never serialized: every lock under the
-  /// earliest end of its leases (holder and waiters). Every entry ends the
-  /// leases that ended and the runtime asks for the next deadline after
-  /// every batch; with the index both cost O(log locks) instead of a scan of
-  /// every lock (with 20,000 locks held, a 3-node group committed 107-173
-  /// puts/s at concurrency 1 with the scan and 1,040-1,133 with the index;
-  /// bench/README.md, "Held locks").
-  /// Invariant: exactly {(earliest_end(e), name) : (name, e) in locks}.
-  std::set<std::pair<std::int64_t, std::string>> deadlines;
 };
+
+/// Derived from `replicated::locks` and never serialized: every lock under
+/// the earliest end of its leases (holder and waiters). Every entry ends the
+/// leases that ended and the runtime asks for the next deadline after every
+/// batch; with the index both cost O(log locks) instead of a scan of every
+/// lock (with 20,000 locks held, a 3-node group committed 107-173 puts/s at
+/// concurrency 1 with the scan and 1,040-1,133 with the index;
+/// bench/README.md, "Held locks").
+/// Invariant: exactly {(earliest_end(e), name) : (name, e) in locks}.
+using deadline_index = std::set<std::pair<std::int64_t, std::string>>;
 
 } // namespace detail
 
@@ -200,6 +203,14 @@ public:
   /// same bytes. Pending notifications are not state and are not included.
   std::string snapshot() const;
 
+  /// Returns a task that returns what snapshot() returns now, to run on
+  /// another thread while this state goes on. Capturing shares the
+  /// copy-on-write maps and copies the rest of what snapshot() writes (the
+  /// request ids' order), never the deadline index: with 20,000 locks and
+  /// 10,000 remembered ids, 0.06-0.09 ms against 0.57-2.2 ms for a copy of
+  /// the whole state.
+  std::function<std::string()> snapshot_task() const;
+
   /// Replaces the whole state from snapshot() output (pending notifications
   /// are outputs, not state, and stay). Returns "" on success; otherwise a
   /// message "<code>: <why>" and the state is unchanged. A snapshot with more
@@ -231,6 +242,7 @@ public:
 
 private:
   detail::replicated data_;
+  detail::deadline_index deadlines_;
   std::size_t dedup_capacity_;
   std::vector<notification> notifications_;
 };
