@@ -85,18 +85,18 @@ void append_json_string(std::string& out, std::string_view text) {
   auto plain = [](unsigned char c) {
     return c >= 0x20 && c != '"' && c != '\\';
   };
-  if (std::any_of(text.begin(), text.end(), [](char c) {
-        return static_cast<unsigned char>(c) >= 0x80;
-      })) {
-    // UTF-8: validated (and repaired) by nlohmann's serializer.
-    out += json(std::string{text})
-             .dump(-1, ' ', false, json::error_handler_t::replace);
-    return;
-  }
+  auto start = out.size();
   out += '"';
   std::size_t run = 0;
   for (std::size_t i = 0; i < text.size(); ++i) {
     auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x80) {
+      // UTF-8: validated (and repaired) by nlohmann's serializer.
+      out.resize(start);
+      out += json(std::string{text})
+               .dump(-1, ' ', false, json::error_handler_t::replace);
+      return;
+    }
     if (plain(c))
       continue;
     out.append(text.data() + run, i - run);
@@ -147,7 +147,9 @@ std::string abbreviate(std::string_view text) {
 }
 
 std::string quote(std::string_view text) {
-  return render(json(abbreviate(text)));
+  std::string out;
+  append_json_string(out, abbreviate(text));
+  return out;
 }
 
 const char* type_name(const value& v) {

@@ -95,6 +95,16 @@ void index_lock(const replicated& s, detail::deadline_index& deadlines,
     deadlines.emplace(earliest_end(*entry), name);
 }
 
+/// The deadline index of `s`, built from its locks (restore, a new term).
+detail::deadline_index index_all_locks(const replicated& s) {
+  detail::deadline_index deadlines;
+  s.locks.for_each_unordered(
+    [&deadlines](const std::string& name, const lock_entry& entry) {
+      deadlines.emplace(earliest_end(entry), name);
+    });
+  return deadlines;
+}
+
 /// Commands on one lock: the only lock they can change is theirs.
 template <class Command>
 constexpr bool acts_on_a_lock
@@ -138,12 +148,11 @@ public:
     auto extend = [this](lease& l) {
       l.expires_ms = std::max(l.expires_ms, expiry(s_.now_ms, l.ttl_ms));
     };
-    deadlines_.clear();
-    s_.locks.for_each_mutable([&](const std::string& name, lock_entry& entry) {
+    s_.locks.for_each_mutable([&](const std::string&, lock_entry& entry) {
       extend(entry.holder);
       std::for_each(entry.waiters.begin(), entry.waiters.end(), extend);
-      deadlines_.emplace(earliest_end(entry), name);
     });
+    deadlines_ = index_all_locks(s_);
   }
 
   /// Ends every lease that expired at the current replicated time. Only the
@@ -811,13 +820,8 @@ std::string cluster_state::restore(std::string_view data) {
     read_snapshot(r, next, dedup_capacity_);
   if (auto err = r.finish())
     return std::string{to_string(err->code)} + ": " + err->message;
-  detail::deadline_index deadlines;
-  next.locks.for_each_unordered(
-    [&deadlines](const std::string& name, const lock_entry& entry) {
-      deadlines.emplace(earliest_end(entry), name);
-    });
+  deadlines_ = index_all_locks(next);
   data_ = std::move(next);
-  deadlines_ = std::move(deadlines);
   return {};
 }
 
