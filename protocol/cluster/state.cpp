@@ -105,6 +105,21 @@ detail::deadline_index index_all_locks(const replicated& s) {
   return deadlines;
 }
 
+/// Remembers `answer` as the first answer to request `id` (absent from
+/// `index`), forgetting the oldest answers beyond `capacity`.
+void remember(replicated& s, detail::answer_index& index, std::string id,
+              std::string answer, std::size_t capacity) {
+  if (capacity == 0)
+    return;
+  auto record = std::make_shared<const detail::answer_record>(
+    detail::answer_record{std::move(id), std::move(answer)});
+  index.emplace(record->id, record.get());
+  s.answers.push_back(std::move(record));
+  while (s.answers.size() > capacity) {
+    index.erase(s.answers.front()->id);
+    s.answers.pop_front();
+  }
+}
 /// Commands on one lock: the only lock they can change is theirs.
 template <class Command>
 constexpr bool acts_on_a_lock
@@ -581,8 +596,10 @@ void read_partition(field_reader& r, replicated& s) {
                        std::set<std::string>(ids.begin(), ids.end()));
 }
 
-/// Reads the snapshot that `r` reads into `s`; `capacity` bounds the answers.
-void read_snapshot(field_reader& r, replicated& s, std::size_t capacity) {
+/// Reads the snapshot that `r` reads into `s` and its answers' index into
+/// `index`; `capacity` bounds the answers.
+void read_snapshot(field_reader& r, replicated& s, detail::answer_index& index,
+                   std::size_t capacity) {
   r.version_field();
   std::uint64_t applied = 0;
   std::uint64_t term = 0;
@@ -625,17 +642,13 @@ void read_snapshot(field_reader& r, replicated& s, std::size_t capacity) {
             in.text("answer", answer, max_command_bytes);
           }))
         return;
-      if (!s.answers.emplace(id, std::move(answer)).second) {
+      if (index.count(id) != 0) {
         r.fail(errc::invalid_value,
                "request id " + quote(id) + " is remembered twice");
         return;
       }
-      s.answer_order.push_back(std::move(id));
+      remember(s, index, std::move(id), std::move(answer), capacity);
     }
-  }
-  while (s.answer_order.size() > capacity) {
-    s.answers.erase(s.answer_order.front());
-    s.answer_order.pop_front();
   }
 }
 
@@ -668,8 +681,8 @@ std::string cluster_state::apply(log_index index, term_t term,
   auto cmd = decode_command(command);
   if (!cmd)
     return render(error_json(cmd.error()));
-  if (const auto* first = s.answers.find(cmd->id))
-    return *first;
+  if (auto first = answer_index_.find(cmd->id); first != answer_index_.end())
+    return first->second->answer;
   // Out of the deadline index while the command changes its lock.
   const auto* lock = lock_of(cmd->body);
   if (lock)
@@ -683,14 +696,7 @@ std::string cluster_state::apply(log_index index, term_t term,
   answer["ok"] = true;
   answer["index"] = index.value;
   auto text = render(answer);
-  if (dedup_capacity_ > 0) {
-    s.answers.emplace(cmd->id, text);
-    s.answer_order.push_back(cmd->id);
-    if (s.answer_order.size() > dedup_capacity_) {
-      s.answers.erase(s.answer_order.front());
-      s.answer_order.pop_front();
-    }
-  }
+  remember(s, answer_index_, std::move(cmd->id), text, dedup_capacity_);
   return text;
 }
 
@@ -756,23 +762,22 @@ std::string write_snapshot(const replicated& s) {
     [&](const std::string& key, const std::string& owner) {
       estimate += key.size() + owner.size() + 24;
     });
-  s.answers.for_each_unordered(
-    [&](const std::string& id, const std::string& answer) {
-      estimate += 2 * id.size() + answer.size() + 32;
-    });
+  s.answers.for_each([&](const auto& record) {
+    estimate += 2 * record->id.size() + record->answer.size() + 32;
+  });
   std::string out;
   out.reserve(estimate);
   out += R"({"answers":[)";
   auto sep = "";
-  for (const auto& id : s.answer_order) {
+  s.answers.for_each([&](const auto& record) {
     out += sep;
     out += R"({"answer":)";
-    detail::append_json_string(out, *s.answers.find(id));
+    detail::append_json_string(out, record->answer);
     out += R"(,"id":)";
-    detail::append_json_string(out, id);
+    detail::append_json_string(out, record->id);
     out += '}';
     sep = ",";
-  }
+  });
   out += R"(],"applied_index":)" + std::to_string(s.applied_index.value);
   out += R"(,"keys":[)";
   sep = "";
@@ -815,13 +820,16 @@ std::string cluster_state::restore(std::string_view data) {
     return std::string{to_string(doc.error().code)} + ": "
            + doc.error().message;
   replicated next;
+  detail::answer_index answers;
   field_reader r{*doc, "the snapshot"};
   if (r.ok())
-    read_snapshot(r, next, dedup_capacity_);
+    read_snapshot(r, next, answers, dedup_capacity_);
   if (auto err = r.finish())
     return std::string{to_string(err->code)} + ": " + err->message;
   deadlines_ = index_all_locks(next);
+  // The index views records on the heap, which the move keeps.
   data_ = std::move(next);
+  answer_index_ = std::move(answers);
   return {};
 }
 

@@ -12,6 +12,7 @@
 
 #include "protocol/cluster/command.hpp"
 #include "protocol/cluster/cow_map.hpp"
+#include "protocol/cluster/shared_fifo.hpp"
 #include "protocol/ids.hpp"
 
 #include <cstddef>
@@ -19,6 +20,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -93,6 +95,19 @@ struct partition_ref_hash {
 
 namespace detail {
 
+/// One remembered answer. Immutable, held by a shared pointer so that the
+/// answer index can point at it while copies of the table come and go.
+struct answer_record {
+  std::string id;
+  std::string answer;
+};
+
+/// Request id -> its remembered answer; derived from `replicated::answers`
+/// (the keys view the records' ids) and never serialized. Hashed: ids of
+/// one client share a long prefix, which ordered lookups compare again at
+/// every level.
+using answer_index = std::unordered_map<std::string_view, const answer_record*>;
+
 /// Everything replicated. snapshot() writes these fields but the derived
 /// `equipment`, which restore() rebuilds (as it rebuilds the
 /// deadline_index, kept beside this struct so that a snapshot's copy of the
@@ -107,15 +122,11 @@ struct replicated {
   cow_map<std::string, partition_ref> equipment;
   /// Key -> owner.
   cow_map<std::string, std::string> keys;
-  /// Request id -> the answer of its first successful apply. Hashed: ids of
-  /// one client share a long prefix, which ordered lookups compare again at
-  /// every level (6% of a loaded node's CPU). Never iterated: `answer_order`
-  /// gives the deterministic order.
-  cow_map<std::string, std::string, std::hash<std::string>,
-          std::unordered_map<std::string, std::string>>
-    answers;
-  /// The ids of `answers` from oldest to newest apply, for eviction.
-  std::deque<std::string> answer_order;
+  /// The exactly-once table: the request id and answer of the last
+  /// `dedup_capacity` successful commands, oldest first (the order evicts
+  /// and is what the snapshot writes). Found by id through
+  /// cluster_state's answer index, which a snapshot's copy does not need.
+  shared_fifo<std::shared_ptr<const answer_record>> answers;
   /// The replicated clock: the maximum entry stamp applied so far.
   std::int64_t now_ms = 0;
   /// The term of the last applied entry; a higher one is a new leader.
@@ -243,6 +254,8 @@ public:
 private:
   detail::replicated data_;
   detail::deadline_index deadlines_;
+  /// Invariant: exactly {(r.id, r) : r in data_.answers}.
+  detail::answer_index answer_index_;
   std::size_t dedup_capacity_;
   std::vector<notification> notifications_;
 };
