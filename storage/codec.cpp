@@ -141,7 +141,7 @@ result<raft::log_entry> decode_log_entry(std::string_view bytes) {
     default:
       return corrupt(what, "unknown entry type");
   }
-  x.data.assign(data);
+  x.data = shared_bytes{data};
   return x;
 }
 

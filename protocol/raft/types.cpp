@@ -20,13 +20,13 @@ void encode_ids(std::ostringstream& out, const std::set<node_id>& ids) {
 }
 
 // Parses a comma-separated list of positive decimal ids; false when malformed.
-bool decode_ids(const std::string& text, std::set<node_id>& out) {
+bool decode_ids(std::string_view text, std::set<node_id>& out) {
   if (text.empty())
     return true;
   std::size_t pos = 0;
   while (pos <= text.size()) {
     auto end = text.find(',', pos);
-    if (end == std::string::npos)
+    if (end == std::string_view::npos)
       end = text.size();
     auto item = text.substr(pos, end - pos);
     std::uint64_t value = 0;
@@ -42,7 +42,7 @@ bool decode_ids(const std::string& text, std::set<node_id>& out) {
 
 // Renders opaque bytes on one line: printable ASCII as is, everything else
 // (and the backslash) as \xNN.
-std::string printable(const std::string& data) {
+std::string printable(std::string_view data) {
   static const char* hex = "0123456789abcdef";
   std::string out;
   for (unsigned char c : data) {
@@ -69,12 +69,12 @@ std::string encode_membership(const membership& m) {
   return out.str();
 }
 
-std::optional<membership> decode_membership(const std::string& data) {
-  static const std::string prefix = "m1;v=";
+std::optional<membership> decode_membership(std::string_view data) {
+  constexpr std::string_view prefix = "m1;v=";
   if (data.compare(0, prefix.size(), prefix) != 0)
     return std::nullopt;
   auto sep = data.find(";l=", prefix.size());
-  if (sep == std::string::npos)
+  if (sep == std::string_view::npos)
     return std::nullopt;
   membership m;
   if (!decode_ids(data.substr(prefix.size(), sep - prefix.size()), m.voters)

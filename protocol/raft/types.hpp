@@ -6,11 +6,13 @@
 #pragma once
 
 #include "protocol/ids.hpp"
+#include "protocol/shared_bytes.hpp"
 
 #include <cstdint>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace ees::raft {
@@ -28,8 +30,8 @@ struct log_entry {
   log_index index;
   entry_type type = entry_type::normal;
   /// Opaque bytes; interpreted only by the state machine (or by the core for
-  /// config entries).
-  std::string data;
+  /// config entries). Shared by the entry's copies.
+  shared_bytes data;
 
   friend bool operator==(const log_entry& a, const log_entry& b) {
     return a.term == b.term && a.index == b.index && a.type == b.type
@@ -132,7 +134,7 @@ struct persistent_state {
 /// its configuration from the newest config entry or snapshot alone.
 std::string encode_membership(const membership& m);
 /// Decodes config entry data; nullopt when malformed.
-std::optional<membership> decode_membership(const std::string& data);
+std::optional<membership> decode_membership(std::string_view data);
 
 /// One-server-at-a-time membership change (thesis §4.1, §4.2.1).
 struct conf_change {

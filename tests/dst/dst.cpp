@@ -54,7 +54,7 @@ std::uint64_t mix(std::uint64_t h, std::uint64_t x) {
   return h * 0xff51afd7ed558ccdull;
 }
 
-std::uint64_t hash_bytes(const std::string& s) {
+std::uint64_t hash_bytes(std::string_view s) {
   std::uint64_t h = 1469598103934665603ull;
   for (unsigned char c : s)
     h = (h ^ c) * 1099511628211ull;
