@@ -76,6 +76,8 @@ struct endpoint {
   bool connecting = false;
   /// Calls waiting for the connection.
   std::vector<pending_ptr> waiting;
+  /// Calls for the server, sent as one message at the next flush.
+  std::vector<actors::client_call> outgoing;
 };
 
 bool split_address(const std::string& addr, std::string& host,
@@ -126,6 +128,10 @@ struct client_state {
   void subscribe(subscription sub);
   void subscribe_at(std::size_t idx, group_id group, const std::string& owner);
   void on_event(actors::client_event& ev);
+  /// Dispatches a server's answers to the attempts in flight.
+  void on_answers(std::vector<actors::client_answer>& answers);
+  /// Sends every endpoint its outgoing calls, one message each.
+  void flush();
   /// The endpoint of `address`, added when new; nullopt if unusable.
   std::optional<std::size_t> endpoint_for(const std::string& address);
 
@@ -154,6 +160,7 @@ struct client_state {
   std::map<std::uint64_t, attempt_record> inflight;
   std::uint64_t attempt_seq = 0;
   bool sweep_scheduled = false;
+  bool flush_scheduled = false;
 };
 
 /// How late past its bound an attempt may be abandoned, at most.
@@ -201,28 +208,36 @@ void client_state::attempt(pending_ptr p) {
     = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(bound),
                std::chrono::milliseconds{1});
   auto id = ++attempt_seq;
-  inflight.emplace(id, attempt_record{p, idx, now + timeout});
+  // Batched: the calls of one turn of this actor leave as one message per
+  // server, and the server answers those it finished in one of its turns
+  // as one message (two BASP messages per call cost the leader more than
+  // the replication of the call).
+  ep.outgoing.push_back(
+    actors::client_call{id, p->group, p->is_query, p->level, p->payload});
+  inflight.emplace(id, attempt_record{std::move(p), idx, now + timeout});
   schedule_sweep();
-  // An answer after the sweep gave up on the attempt is dropped.
-  auto ok = [this, id](actors::client_reply& r) {
-    if (auto rec = take_attempt(id))
-      on_reply(std::move(rec->p), rec->idx, r);
-  };
-  auto err = [this, id](caf::error& e) {
-    // The connection or the server failed: drop the connection.
-    if (auto rec = take_attempt(id))
-      on_failure(std::move(rec->p), rec->idx, actors::error_name(e), true);
-  };
-  if (p->is_query)
-    self
-      ->request(ep.server, caf::infinite, atom::client_v, atom::query_v,
-                p->group, p->level, p->payload)
-      .then(ok, err);
-  else
-    self
-      ->request(ep.server, caf::infinite, atom::client_v, atom::propose_v,
-                p->group, p->payload)
-      .then(ok, err);
+  if (!flush_scheduled) {
+    flush_scheduled = true;
+    self->send(self, atom::flush_v);
+  }
+}
+
+void client_state::flush() {
+  flush_scheduled = false;
+  auto sink = caf::actor_cast<actors::client_sink_actor>(self);
+  for (auto& ep : endpoints) {
+    if (ep.server && !ep.outgoing.empty())
+      self->send(ep.server, atom::client_v, atom::calls_v,
+                 std::move(ep.outgoing), sink);
+    ep.outgoing.clear();
+  }
+}
+
+void client_state::on_answers(std::vector<actors::client_answer>& answers) {
+  // An answer after the sweep gave up on its attempt is dropped.
+  for (auto& a : answers)
+    if (auto rec = take_attempt(a.id))
+      on_reply(std::move(rec->p), rec->idx, a.reply);
 }
 
 std::optional<client_state::attempt_record>
@@ -383,6 +398,7 @@ void client_state::disconnect(std::size_t idx) {
   for (auto& rec : lost)
     on_failure(std::move(rec.p), idx, "disconnected", false);
   auto& ep = endpoints[idx];
+  ep.outgoing.clear();
   if (ep.host.empty())
     return; // The in-process server: there is no connection to lose.
   if (ep.server)
@@ -486,6 +502,10 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
         st.connect(static_cast<std::size_t>(idx));
     },
     [self](atom::event, actors::client_event& ev) { self->state.on_event(ev); },
+    [self](atom::answers, std::vector<actors::client_answer>& answers) {
+      self->state.on_answers(answers);
+    },
+    [self](atom::flush) { self->state.flush(); },
   };
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 namespace ees::actors {
 
@@ -36,6 +37,45 @@ struct client_reply {
 template <class Inspector>
 auto inspect(Inspector& f, client_reply& x) {
   return f(x.ok, x.value, x.error, x.leader, x.leader_address, x.applied);
+}
+
+/// One call of the batch a client sends a server in one message
+/// (atom::client, atom::calls): a proposal, or a query at `level`.
+struct client_call {
+  /// The client's number for this attempt, echoed in the answer.
+  std::uint64_t id = 0;
+  group_id group;
+  bool is_query = false;
+  /// Queries: the read_consistency, as its number.
+  std::uint8_t level = 0;
+  /// The command or the query.
+  std::string payload;
+
+  friend bool operator==(const client_call& a, const client_call& b) {
+    return a.id == b.id && a.group == b.group && a.is_query == b.is_query
+           && a.level == b.level && a.payload == b.payload;
+  }
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, client_call& x) {
+  return f(x.id, x.group, x.is_query, x.level, x.payload);
+}
+
+/// The answer to the client_call `id`; a server sends the answers it has
+/// to one client as one message (atom::answers) per turn.
+struct client_answer {
+  std::uint64_t id = 0;
+  client_reply reply;
+
+  friend bool operator==(const client_answer& a, const client_answer& b) {
+    return a.id == b.id && a.reply == b.reply;
+  }
+};
+
+template <class Inspector>
+auto inspect(Inspector& f, client_answer& x) {
+  return f(x.id, x.reply);
 }
 
 /// How fresh the state a query reads must be (DESIGN.md §4).

@@ -156,6 +156,11 @@ using server_actor = peer_actor::extend<
   // a follower answers with ok = false and a leader hint.
   caf::replies_to<atom::client, atom::propose, group_id,
                   std::string>::with<client_reply>,
+  // Client path: proposals and queries batched by a client; the answers go
+  // to the sink as std::vector<client_answer>, those ready in one turn of
+  // this server in one message.
+  caf::reacts_to<atom::client, atom::calls, std::vector<client_call>,
+                 client_sink_actor>,
   // Client path: the local replica's status plus the state machine digest.
   caf::replies_to<atom::client, atom::status, group_id>::with<client_status>,
   // Client path: a read-only query at a read_consistency (as its number);

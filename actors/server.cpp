@@ -48,7 +48,12 @@ void server_state::peer_lost(node_id id) {
 
 void server_state::enqueue(envelope&& env) {
   outbox[env.msg.to].push_back(std::move(env));
-  if (ticks_pending == 0 && !flush_scheduled) {
+  if (ticks_pending == 0)
+    schedule_flush();
+}
+
+void server_state::schedule_flush() {
+  if (!flush_scheduled) {
     flush_scheduled = true;
     self->send(self, atom::flush_v);
   }
@@ -317,82 +322,77 @@ client_reply failed(std::string error) {
 
 } // namespace
 
-void server_state::reply_not_leader(
-  caf::typed_response_promise<client_reply> rp, replica_actor replica) {
+void server_state::reply_not_leader(reply_fn done, replica_actor replica) {
   // Ask the replica whom it follows, for the hint.
   self->request(replica, cfg.client_timeout, atom::status_v)
     .then(
-      [this, rp](replica_status& st) mutable {
+      [this, done](replica_status& st) {
         auto reply = failed("not_leader");
         reply.leader = st.leader;
         reply.leader_address = address_of(st.leader);
-        rp.deliver(std::move(reply));
+        done(std::move(reply));
       },
-      [rp](caf::error&) mutable { rp.deliver(failed("not_leader")); });
+      [done](caf::error&) { done(failed("not_leader")); });
 }
 
-caf::result<client_reply> server_state::client_propose(group_id group,
-                                                       std::string command) {
+void server_state::client_propose(group_id group, std::string command,
+                                  reply_fn done) {
   auto r = find(group);
   if (!r)
-    return failed(error_name(r.error()));
+    return done(failed(error_name(r.error())));
   if (const auto& machine = groups[group].machine) {
     // Malformed commands are answered here and never reach the log.
     if (auto rejected = machine->check(command); !rejected.empty()) {
       client_reply reply;
       reply.ok = true;
       reply.value = std::move(rejected);
-      return reply;
+      return done(std::move(reply));
     }
   }
   auto replica = *r;
-  auto rp = self->make_response_promise<client_reply>();
   self
     ->request(replica, cfg.client_timeout, atom::propose_v, std::move(command))
     .then(
-      [rp](std::string& value) mutable {
+      [done](std::string& value) {
         client_reply reply;
         reply.ok = true;
         reply.value = std::move(value);
-        rp.deliver(std::move(reply));
+        done(std::move(reply));
       },
-      [this, rp, replica](caf::error& err) mutable {
+      [this, done, replica](caf::error& err) {
         if (is_not_leader(err))
-          reply_not_leader(rp, replica);
+          reply_not_leader(done, replica);
         else
-          rp.deliver(failed(error_name(err)));
+          done(failed(error_name(err)));
       });
-  return rp;
 }
 
-caf::result<client_reply> server_state::client_query(group_id group,
-                                                     std::uint8_t level,
-                                                     std::string request) {
+void server_state::client_query(group_id group, std::uint8_t level,
+                                std::string request, reply_fn done) {
   auto r = find(group);
   if (!r)
-    return failed(error_name(r.error()));
+    return done(failed(error_name(r.error())));
   if (level > static_cast<std::uint8_t>(read_consistency::stale))
-    return failed("invalid_consistency");
+    return done(failed("invalid_consistency"));
   auto replica = *r;
   auto applier = groups[group].applier;
-  auto rp = self->make_response_promise<client_reply>();
-  auto answer = [this, rp, applier, request = std::move(request)]() mutable {
+  auto answer = [this, done, applier, request = std::move(request)]() {
     self->request(applier, cfg.client_timeout, atom::query_v, request)
       .then(
-        [rp](log_index applied, std::string& value) mutable {
+        [done](log_index applied, std::string& value) {
           client_reply reply;
           reply.ok = true;
           reply.value = std::move(value);
           reply.applied = applied;
-          rp.deliver(std::move(reply));
+          done(std::move(reply));
         },
-        [rp](caf::error& err) mutable { rp.deliver(failed(error_name(err))); });
+        [done](caf::error& err) { done(failed(error_name(err))); });
   };
-  auto on_error = [this, rp, replica](caf::error& err) mutable {
+  auto on_error = [this, done, replica](caf::error& err) {
     if (is_not_leader(err))
-      reply_not_leader(rp, replica);
+      reply_not_leader(done, replica);
     else
-      rp.deliver(failed(error_name(err)));
+      done(failed(error_name(err)));
   };
   switch (static_cast<read_consistency>(level)) {
     case read_consistency::stale:
@@ -401,11 +401,11 @@ caf::result<client_reply> server_state::client_query(group_id group,
     case read_consistency::leader:
       self->request(replica, cfg.client_timeout, atom::status_v)
         .then(
-          [this, rp, replica, answer](replica_status& st) mutable {
+          [this, done, replica, answer](replica_status& st) {
             if (st.current_role == raft::role::leader)
               answer();
             else
-              reply_not_leader(rp, replica);
+              reply_not_leader(done, replica);
           },
           on_error);
       break;
@@ -413,10 +413,39 @@ caf::result<client_reply> server_state::client_query(group_id group,
       // ReadIndex (thesis §6.4): the replica answers once its state machine
       // applied the confirmed read index, so the applier's state is fresh.
       self->request(replica, cfg.client_timeout, atom::read_v)
-        .then([answer](log_index) mutable { answer(); }, on_error);
+        .then([answer](log_index) { answer(); }, on_error);
       break;
   }
-  return rp;
+}
+
+void server_state::client_calls(std::vector<client_call>& calls,
+                                client_sink_actor sink) {
+  if (!sink)
+    return;
+  auto addr = sink.address();
+  for (auto& call : calls) {
+    // The answer joins the sink's batch; the first one of a turn schedules
+    // the flush that sends the batch.
+    reply_fn done = [this, sink, addr, id = call.id](client_reply reply) {
+      auto& [to, batch] = answer_outbox[addr];
+      if (!to)
+        to = sink;
+      batch.push_back(client_answer{id, std::move(reply)});
+      schedule_flush();
+    };
+    if (call.is_query)
+      client_query(call.group, call.level, std::move(call.payload),
+                   std::move(done));
+    else
+      client_propose(call.group, std::move(call.payload), std::move(done));
+  }
+}
+
+void server_state::flush_answers() {
+  for (auto& [addr, entry] : answer_outbox)
+    if (!entry.second.empty())
+      self->send(entry.first, atom::answers_v, std::move(entry.second));
+  answer_outbox.clear();
 }
 
 caf::result<caf::ok_atom> server_state::subscribe(group_id group,
@@ -520,6 +549,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     [self](atom::flush) {
       auto& st = self->state;
       st.flush_scheduled = false;
+      st.flush_answers();
       if (st.ticks_pending == 0)
         st.flush_outbox();
     },
@@ -575,14 +605,26 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       return *r;
     },
     [self](atom::client, atom::propose, group_id group, std::string& command) {
-      return self->state.client_propose(group, std::move(command));
+      auto rp = self->make_response_promise<client_reply>();
+      self->state.client_propose(
+        group, std::move(command),
+        [rp](client_reply reply) mutable { rp.deliver(std::move(reply)); });
+      return rp;
+    },
+    [self](atom::client, atom::calls, std::vector<client_call>& calls,
+           client_sink_actor& sink) {
+      self->state.client_calls(calls, std::move(sink));
     },
     [self](atom::client, atom::status, group_id group) {
       return self->state.client_state(group);
     },
     [self](atom::client, atom::query, group_id group, std::uint8_t level,
            std::string& request) {
-      return self->state.client_query(group, level, std::move(request));
+      auto rp = self->make_response_promise<client_reply>();
+      self->state.client_query(
+        group, level, std::move(request),
+        [rp](client_reply reply) mutable { rp.deliver(std::move(reply)); });
+      return rp;
     },
     [self](atom::client, atom::subscribe, group_id group, std::string& owner,
            client_sink_actor& sink) {

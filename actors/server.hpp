@@ -95,22 +95,30 @@ struct server_state {
   raft::raft_config raft_config_for(group_id group) const;
   /// The replica of `group`, or an error.
   caf::expected<replica_actor> find(group_id group) const;
+  /// What the client path calls with the reply to one call.
+  using reply_fn = std::function<void(client_reply)>;
   /// Client path: proposes `command`; followers answer with a leader hint.
-  caf::result<client_reply> client_propose(group_id group, std::string command);
+  void client_propose(group_id group, std::string command, reply_fn done);
   /// Client path: the replica's status plus the state machine digest.
   caf::result<client_status> client_state(group_id group);
   /// Client path: a query at `level` (read_consistency).
-  caf::result<client_reply> client_query(group_id group, std::uint8_t level,
-                                         std::string request);
+  void client_query(group_id group, std::uint8_t level, std::string request,
+                    reply_fn done);
+  /// Client path: runs a client's batch of calls; their answers go to
+  /// `sink` in batches (answer_outbox).
+  void client_calls(std::vector<client_call>& calls, client_sink_actor sink);
+  /// Sends every client its queued answers.
+  void flush_answers();
+  /// Schedules the `flush` that ends this turn, unless one is pending.
+  void schedule_flush();
   /// Client path: registers `sink` for the notifications of `owner`.
   caf::result<caf::ok_atom> subscribe(group_id group, std::string owner,
                                       client_sink_actor sink);
   /// Pushes notifications of local appliers to their subscribers.
   void notify(std::vector<client_event>& events);
-  /// Completes `rp` with a not_leader reply carrying the leader hint of
+  /// Calls `done` with a not_leader reply carrying the leader hint of
   /// `replica`.
-  void reply_not_leader(caf::typed_response_promise<client_reply> rp,
-                        replica_actor replica);
+  void reply_not_leader(reply_fn done, replica_actor replica);
   /// `host:port` of `id`, or empty.
   std::string address_of(node_id id) const;
   /// Node `from` said hello or sent a batch: if no link to it is wired yet
@@ -130,6 +138,10 @@ struct server_state {
   std::map<node_id, peer_actor> peers;
   /// Envelopes waiting for the end of the turn, per peer node.
   std::map<node_id, std::vector<envelope>> outbox;
+  /// Answers to batched client calls, per client, until the next flush.
+  std::map<caf::actor_addr,
+           std::pair<client_sink_actor, std::vector<client_answer>>>
+    answer_outbox;
   bool flush_scheduled = false;
   /// The current tick round and how many replicas have yet to answer it.
   std::uint64_t tick_round = 0;

@@ -75,20 +75,28 @@ CAF_ADD_ATOM(ees, ees::atom, event, "event")
 CAF_ADD_ATOM(ees, ees::atom, digest, "digest")
 CAF_ADD_ATOM(ees, ees::atom, peer_down, "peer_down")
 CAF_ADD_ATOM(ees, ees::atom, run, "run")
+CAF_ADD_ATOM(ees, ees::atom, calls, "calls")
+CAF_ADD_ATOM(ees, ees::atom, answers, "answers")
 
 namespace ees::actors {
 
 /// What a client registers to receive pushed notifications (lock grants,
 /// lock loss) of the owners it subscribed as. Declared here, not in
 /// interfaces.hpp, because its handle crosses process boundaries.
+/// It also receives the answers to the calls the client batched.
 using client_sink_actor
-  = caf::typed_actor<caf::reacts_to<atom::event, client_event>>;
+  = caf::typed_actor<caf::reacts_to<atom::event, client_event>,
+                     caf::reacts_to<atom::answers, std::vector<client_answer>>>;
 
 } // namespace ees::actors
 
 CAF_ADD_TYPE_ID(ees, (ees::actors::client_sink_actor))
 // Appended last: the ids above stay what older nodes expect.
 CAF_ADD_ATOM(ees, ees::atom, hello, "hello")
+CAF_ADD_TYPE_ID(ees, (ees::actors::client_call))
+CAF_ADD_TYPE_ID(ees, (std::vector<ees::actors::client_call>))
+CAF_ADD_TYPE_ID(ees, (ees::actors::client_answer))
+CAF_ADD_TYPE_ID(ees, (std::vector<ees::actors::client_answer>))
 
 CAF_END_TYPE_ID_BLOCK(ees)
 

@@ -170,12 +170,36 @@ caf::behavior silent_server(caf::event_based_actor* self, int) {
   }};
 }
 
-/// Takes every client proposal and never answers it: the promise is made
-/// and dropped, as a server that dies with the request taken does.
-caf::behavior swallowing_server(caf::event_based_actor* self, int) {
+/// Takes every client call and never answers it, as a server that dies
+/// with the calls taken does.
+caf::behavior swallowing_server(caf::event_based_actor*, int) {
   return {
-    [self](atom::client, atom::propose, group_id, const std::string&) {
-      return self->make_response_promise();
+    [](atom::client, atom::calls, const std::vector<client_call>&,
+       const client_sink_actor&) {},
+  };
+}
+
+/// What an echoing server saw: the size of each batch of calls.
+struct batch_log {
+  std::vector<std::size_t> sizes;
+};
+
+/// Answers every call with its own payload, all calls of a message in one
+/// answer message, in reverse order (answers are matched by id, not order).
+caf::behavior echoing_server(caf::event_based_actor* self,
+                             std::shared_ptr<batch_log> log) {
+  return {
+    [self, log](atom::client, atom::calls, std::vector<client_call>& calls,
+                client_sink_actor& sink) {
+      log->sizes.push_back(calls.size());
+      std::vector<client_answer> answers;
+      for (auto i = calls.rbegin(); i != calls.rend(); ++i) {
+        client_reply reply;
+        reply.ok = true;
+        reply.value = i->payload;
+        answers.push_back(client_answer{i->id, std::move(reply)});
+      }
+      self->send(sink, atom::answers_v, std::move(answers));
     },
   };
 }
@@ -185,6 +209,35 @@ std::size_t follower_of(std::size_t leader) {
 }
 
 } // namespace
+
+TEST_CASE_FIXTURE(client_fixture, "the calls a client makes in one turn "
+                                  "reach the server as one message, and each "
+                                  "caller gets the answer to its own call") {
+  auto log = std::make_shared<batch_log>();
+  auto echo = sys.spawn(echoing_server, log);
+  cluster::client c{sys, {caf::actor_cast<server_actor>(echo)}};
+  constexpr int n = 50;
+  std::vector<std::optional<cluster::client_result>> out(n);
+  for (int i = 0; i < n; ++i)
+    c.submit_async(
+      g, "call-" + std::to_string(i),
+      [&out, i](cluster::client_result r) { out[i] = std::move(r); });
+  sched.run();
+  REQUIRE(log->sizes == std::vector<std::size_t>{n});
+  for (int i = 0; i < n; ++i) {
+    REQUIRE(out[i].has_value());
+    CHECK(out[i]->ok);
+    CHECK(out[i]->value == "call-" + std::to_string(i));
+  }
+  // The next turn's calls are the next message.
+  std::optional<cluster::client_result> last;
+  c.submit_async(g, "later", [&last](cluster::client_result r) { last = r; });
+  sched.run();
+  CHECK(log->sizes == std::vector<std::size_t>{n, 1});
+  REQUIRE(last.has_value());
+  CHECK(last->value == "later");
+  self->send_exit(echo, caf::exit_reason::user_shutdown);
+}
 
 TEST_CASE_FIXTURE(client_fixture, "a client reaches the leader from any "
                                   "server and gets the applied answer") {

@@ -308,3 +308,29 @@ TEST_CASE("wire: the actor layer's envelope, statuses and client replies "
            x.applied.value ^= 1;
          }});
 }
+
+TEST_CASE("wire: batched client calls and their answers round-trip") {
+  actors::client_call call{41, group_id{7}, true, 2,
+                           R"({"v":1,"type":"Status"})"};
+  check_round_trip(call);
+  check_round_trip(
+    std::vector<actors::client_call>{call, actors::client_call{}});
+  check_every_field_encoded<actors::client_call>(
+    call, {[](actors::client_call& x) { x.id ^= 1; },
+           [](actors::client_call& x) { x.group.value ^= 1; },
+           [](actors::client_call& x) { x.is_query = false; },
+           [](actors::client_call& x) { x.level = 0; },
+           [](actors::client_call& x) {
+             x.payload.clear();
+           }});
+  actors::client_answer answer{
+    41, actors::client_reply{true, "42", "", node_id{3}, "h:1", log_index{5}}};
+  check_round_trip(answer);
+  check_round_trip(
+    std::vector<actors::client_answer>{answer, actors::client_answer{}});
+  check_every_field_encoded<actors::client_answer>(
+    answer, {[](actors::client_answer& x) { x.id ^= 1; },
+             [](actors::client_answer& x) {
+               x.reply.ok = false;
+             }});
+}
