@@ -249,4 +249,14 @@ TEST_CASE("render writes exactly what nlohmann's dump writes, for every "
     json v = {{text, json::array({text, i})}, {"k", text}};
     CHECK(detail::render(v) == dump(v));
   }
+  // Long plain runs (read eight bytes at a time) with one byte that needs
+  // care at every position of the words.
+  for (char special :
+       {'"', '\\', '\n', '\x01', '\x1f', ' ', '~', '\x7f', '\xc3', '\xff'}) {
+    for (std::size_t at = 0; at < 40; ++at) {
+      std::string text(40, 'a');
+      text[at] = special;
+      CHECK(detail::render(json(text)) == dump(json(text)));
+    }
+  }
 }
