@@ -37,9 +37,12 @@ std::vector<log_entry> raft_log::slice(log_index lo, log_index hi,
                                        std::size_t max_count,
                                        std::size_t max_bytes) const {
   std::vector<log_entry> out;
+  auto from = std::max(lo, first_index());
+  auto to = std::min(hi, last_index());
+  if (from <= to)
+    out.reserve(std::min<std::size_t>(to.value - from.value + 1, max_count));
   std::size_t bytes = 0;
-  for (auto i = std::max(lo, first_index()); i <= hi && i <= last_index();
-       ++i) {
+  for (auto i = from; i <= to; ++i) {
     const auto& e = at(i);
     if (!out.empty()
         && (out.size() >= max_count || bytes + e.data.size() > max_bytes))
