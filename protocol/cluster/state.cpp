@@ -111,12 +111,13 @@ void remember(replicated& s, detail::answer_index& index, std::string id,
               std::string answer, std::size_t capacity) {
   if (capacity == 0)
     return;
+  auto h = detail::answer_index::hash(id);
   auto record = std::make_shared<const detail::answer_record>(
-    detail::answer_record{std::move(id), std::move(answer)});
-  index.emplace(record->id, record.get());
+    detail::answer_record{std::move(id), std::move(answer), h});
+  index.insert(record.get());
   s.answers.push_back(std::move(record));
   while (s.answers.size() > capacity) {
-    index.erase(s.answers.front()->id);
+    index.erase(s.answers.front().get());
     s.answers.pop_front();
   }
 }
@@ -642,7 +643,7 @@ void read_snapshot(field_reader& r, replicated& s, detail::answer_index& index,
             in.text("answer", answer, max_command_bytes);
           }))
         return;
-      if (index.count(id) != 0) {
+      if (index.find(id) != nullptr) {
         r.fail(errc::invalid_value,
                "request id " + quote(id) + " is remembered twice");
         return;
@@ -681,8 +682,8 @@ std::string cluster_state::apply(log_index index, term_t term,
   auto cmd = decode_command(command);
   if (!cmd)
     return render(error_json(cmd.error()));
-  if (auto first = answer_index_.find(cmd->id); first != answer_index_.end())
-    return first->second->answer;
+  if (const auto* first = answer_index_.find(cmd->id))
+    return first->answer;
   // Out of the deadline index while the command changes its lock.
   const auto* lock = lock_of(cmd->body);
   if (lock)

@@ -10,6 +10,7 @@
 // entries).
 #pragma once
 
+#include "protocol/cluster/answer_index.hpp"
 #include "protocol/cluster/command.hpp"
 #include "protocol/cluster/cow_map.hpp"
 #include "protocol/cluster/shared_fifo.hpp"
@@ -94,19 +95,6 @@ struct partition_ref_hash {
 };
 
 namespace detail {
-
-/// One remembered answer. Immutable, held by a shared pointer so that the
-/// answer index can point at it while copies of the table come and go.
-struct answer_record {
-  std::string id;
-  std::string answer;
-};
-
-/// Request id -> its remembered answer; derived from `replicated::answers`
-/// (the keys view the records' ids) and never serialized. Hashed: ids of
-/// one client share a long prefix, which ordered lookups compare again at
-/// every level.
-using answer_index = std::unordered_map<std::string_view, const answer_record*>;
 
 /// Everything replicated. snapshot() writes these fields but the derived
 /// `equipment`, which restore() rebuilds (as it rebuilds the
