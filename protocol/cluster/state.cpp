@@ -693,7 +693,7 @@ std::string cluster_state::apply(log_index index, term_t term,
     index_lock(s, deadlines_, *lock);
   if (!result)
     return render(error_json(result.error()));
-  auto answer = *result;
+  auto answer = std::move(*result);
   answer["ok"] = true;
   answer["index"] = index.value;
   auto text = render(answer);
