@@ -320,6 +320,14 @@ client_reply failed(std::string error) {
   return reply;
 }
 
+/// The reply function of a single-call request: completes its promise.
+server_state::reply_fn
+deliver_to(caf::typed_response_promise<client_reply> rp) {
+  return [rp](client_reply reply) mutable {
+    rp.deliver(std::move(reply));
+  };
+}
+
 } // namespace
 
 void server_state::reply_not_leader(reply_fn done, replica_actor replica) {
@@ -606,9 +614,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     },
     [self](atom::client, atom::propose, group_id group, std::string& command) {
       auto rp = self->make_response_promise<client_reply>();
-      self->state.client_propose(
-        group, std::move(command),
-        [rp](client_reply reply) mutable { rp.deliver(std::move(reply)); });
+      self->state.client_propose(group, std::move(command), deliver_to(rp));
       return rp;
     },
     [self](atom::client, atom::calls, std::vector<client_call>& calls,
@@ -621,9 +627,8 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     [self](atom::client, atom::query, group_id group, std::uint8_t level,
            std::string& request) {
       auto rp = self->make_response_promise<client_reply>();
-      self->state.client_query(
-        group, level, std::move(request),
-        [rp](client_reply reply) mutable { rp.deliver(std::move(reply)); });
+      self->state.client_query(group, level, std::move(request),
+                               deliver_to(rp));
       return rp;
     },
     [self](atom::client, atom::subscribe, group_id group, std::string& owner,
