@@ -105,22 +105,27 @@ detail::deadline_index index_all_locks(const replicated& s) {
   return deadlines;
 }
 
-/// Remembers `answer` as the first answer to request `id` (absent from
-/// `index`), forgetting the oldest answers beyond `capacity`.
-void remember(replicated& s, detail::answer_index& index, std::string id,
-              std::string answer, std::size_t capacity) {
-  if (capacity == 0)
-    return;
-  auto h = detail::answer_index::hash(id);
-  auto record = std::make_shared<const detail::answer_record>(
-    detail::answer_record{std::move(id), std::move(answer), h});
-  index.insert(record.get());
-  s.answers.push_back(std::move(record));
+/// Forgets the oldest remembered answers beyond `capacity`.
+void forget_beyond(replicated& s, detail::answer_index& index,
+                   std::size_t capacity) {
   while (s.answers.size() > capacity) {
     index.erase(s.answers.front().get());
     s.answers.pop_front();
   }
 }
+
+/// Remembers `answer` as the first answer to request `id` (absent from
+/// `index`), forgetting the oldest answers beyond `capacity`.
+void remember(replicated& s, detail::answer_index& index, std::string id,
+              std::string answer, std::size_t capacity) {
+  auto h = detail::answer_index::hash(id);
+  auto record = std::make_shared<const detail::answer_record>(
+    detail::answer_record{std::move(id), std::move(answer), h});
+  index.insert(record.get());
+  s.answers.push_back(std::move(record));
+  forget_beyond(s, index, capacity);
+}
+
 /// Commands on one lock: the only lock they can change is theirs.
 template <class Command>
 constexpr bool acts_on_a_lock
@@ -648,9 +653,12 @@ void read_snapshot(field_reader& r, replicated& s, detail::answer_index& index,
                "request id " + quote(id) + " is remembered twice");
         return;
       }
-      remember(s, index, std::move(id), std::move(answer), capacity);
+      // Every id is kept until the end, so that a repeated one is found
+      // however far apart the two are.
+      remember(s, index, std::move(id), std::move(answer), SIZE_MAX);
     }
   }
+  forget_beyond(s, index, capacity);
 }
 
 } // namespace
@@ -697,7 +705,8 @@ std::string cluster_state::apply(log_index index, term_t term,
   answer["ok"] = true;
   answer["index"] = index.value;
   auto text = render(answer);
-  remember(s, answer_index_, std::move(cmd->id), text, dedup_capacity_);
+  if (dedup_capacity_ > 0)
+    remember(s, answer_index_, std::move(cmd->id), text, dedup_capacity_);
   return text;
 }
 

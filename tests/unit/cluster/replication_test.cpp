@@ -404,6 +404,14 @@ TEST_CASE("restore keeps the newest remembered answers when its capacity is "
   REQUIRE(answers.size() == 2);
   CHECK(answers[0]["id"] == "id3");
   CHECK(answers[1]["id"] == "id4");
+  // A repeated id is corrupt even when the capacity would forget its first
+  // occurrence before reading the second; the state stays as it was.
+  auto repeated = json::parse(source.sm.snapshot());
+  repeated["answers"].push_back(repeated["answers"][0]);
+  auto before = small.snapshot();
+  CHECK(small.restore(repeated.dump()).find("remembered twice")
+        != std::string::npos);
+  CHECK(small.snapshot() == before);
 }
 
 TEST_CASE("replicas fed the same random log stay identical, and a replica "
