@@ -390,15 +390,16 @@ void client_state::on_connected(std::size_t idx, actors::server_actor server) {
 }
 
 void client_state::disconnect(std::size_t idx) {
-  // Attempts in flight to the lost server get no answer (CAF does not fail
-  // requests whose remote node died, nor those a local server took before
-  // it died): retry them now, not at their bound.
+  // Attempts in flight to the lost server get no answer (nothing fails a
+  // message to a remote node that died, nor calls a local server took
+  // before it died): retry them now, not at their bound. Calls not sent
+  // yet are among them.
+  endpoints[idx].outgoing.clear();
   auto lost = take_attempts_if(
     [idx](const attempt_record& rec) { return rec.idx == idx; });
   for (auto& rec : lost)
     on_failure(std::move(rec.p), idx, "disconnected", false);
   auto& ep = endpoints[idx];
-  ep.outgoing.clear();
   if (ep.host.empty())
     return; // The in-process server: there is no connection to lose.
   if (ep.server)
