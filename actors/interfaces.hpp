@@ -124,6 +124,8 @@ using replica_actor = caf::typed_actor<
   caf::replies_to<atom::status>::with<replica_status>,
   // Overrides the snapshot threshold of this group (0: never snapshot).
   caf::reacts_to<atom::threshold, std::uint64_t>,
+  // Sent to itself: flushes the proposals of one batch together.
+  caf::reacts_to<atom::flush>,
   // The connection to node `id` was lost: a follower of `id` campaigns at
   // once instead of waiting out its election timeout.
   caf::reacts_to<atom::peer_down, node_id>>;

@@ -169,7 +169,13 @@ caf::result<std::string> replica_state::propose(const std::string& command) {
     proposals.erase(i);
   }
   proposals.emplace(res.index, pending_proposal{res.term, rp});
-  flush();
+  // The other proposals of the client batch are in the mailbox already: the
+  // flush behind them hands them to the followers and the storage as one
+  // ready, instead of this one alone and the rest after its fsync.
+  if (!flush_scheduled) {
+    flush_scheduled = true;
+    self->send(self, atom::flush_v);
+  }
   return rp;
 }
 
@@ -651,6 +657,10 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
       st.threshold = threshold;
       st.threshold_overridden = true;
       st.maybe_snapshot();
+    },
+    [self](atom::flush) {
+      self->state.flush_scheduled = false;
+      self->state.flush();
     },
     [self](atom::peer_down, node_id id) { self->state.on_peer_down(id); },
   };

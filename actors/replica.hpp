@@ -30,7 +30,8 @@ struct pending_proposal {
 /// ready contract (protocol/raft/ready.hpp) with at most one persist in
 /// flight: a new ready is taken only after the previous one is durable, so
 /// readies are persisted in order and `messages_after_persist` never leave
-/// before everything they vouch for is durable (style Rule 7).
+/// before everything they vouch for is durable (style Rule 7). Proposals
+/// flush through a `flush` sent to itself, behind the rest of their batch.
 ///
 /// Snapshots (§7), with the storage as `snapshot_storage_actor`:
 /// - start: before the first ready, the newest usable snapshot file is
@@ -126,6 +127,8 @@ struct replica_state {
   storage_actor storage;
   applier_actor applier;
   bool persisting = false;
+  /// A `flush` to itself is queued behind the proposals received so far.
+  bool flush_scheduled = false;
   /// The newest hard state whose only change was the commit index, not yet
   /// written: it rides on the next synced write, or `write_deferred_state`
   /// (each tick) writes it alone. Losing it in a crash is harmless: the

@@ -715,6 +715,62 @@ TEST_CASE_FIXTURE(fixture, "fail-stop: a replica whose persist fails stops "
   sched.run();
 }
 
+namespace {
+
+/// A client's answer sink that keeps every answer it receives.
+client_sink_actor::behavior_type
+answer_sink(client_sink_actor::pointer,
+            std::shared_ptr<std::vector<client_answer>> out) {
+  return {
+    [](atom::event, client_event&) {},
+    [out](atom::answers, std::vector<client_answer>& batch) {
+      out->insert(out->end(), batch.begin(), batch.end());
+    },
+  };
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "batching: the proposals of one client batch "
+                           "reach each follower in one append") {
+  // Proposed one by one, the first proposal of a batch left alone and the
+  // rest waited for the leader's fsync of it: two appends per follower.
+  constexpr std::size_t n = 20;
+  tapped = true;
+  start_group(g1);
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  tick(10); // settle: the leader's no-op is committed everywhere
+  deliveries->clear();
+  auto answers = std::make_shared<std::vector<client_answer>>();
+  auto sink = sys.spawn(answer_sink, answers);
+  std::vector<client_call> calls;
+  for (std::size_t k = 0; k < n; ++k)
+    calls.push_back(client_call{k, g1, false, 0, "cmd" + std::to_string(k)});
+  self->send(servers[*leader].server, atom::client_v, atom::calls_v,
+             std::move(calls), sink);
+  sched.run();
+  // Appends carrying entries, per follower: one, with all n entries.
+  std::map<node_id, std::vector<std::size_t>> appends;
+  for (auto& d : *deliveries)
+    for (auto& env : d.batch)
+      if (env.msg.type == raft::message_type::append_request
+          && !env.msg.entries.empty())
+        appends[d.to].push_back(env.msg.entries.size());
+  REQUIRE(appends.size() == 2);
+  for (auto& [to, sizes] : appends) {
+    CAPTURE(to.value);
+    CHECK(sizes == std::vector<std::size_t>{n});
+  }
+  // And every call is answered with its own command's result.
+  REQUIRE(answers->size() == n);
+  for (auto& a : *answers) {
+    CHECK(a.reply.ok);
+    CHECK(a.reply.value == "ok:cmd" + std::to_string(a.id));
+  }
+  self->send_exit(sink, caf::exit_reason::user_shutdown);
+}
+
 TEST_CASE_FIXTURE(fixture, "batching (DESIGN.md §3): the heartbeats of many "
                            "groups to one node leave as one message per "
                            "tick") {
