@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A/B of two ees-node binaries on this machine: for each of PAIRS rounds, runs
+# a fresh 3-node cluster of binary A, then one of binary B (interleaved, so
+# that the machine's drift hits both alike), fills FILL keys and measures
+# `ees_loadgen --workload put` at each concurrency. Prints one line per run:
+# label, concurrency, puts/s, p50 and p99 (ms) and the servers' CPU (user +
+# sys of the three processes) per acknowledged put, in microseconds.
+#
+#   bench/ab.sh NODE_A NODE_B [PAIRS]      (default: 3 pairs)
+#
+# Environment: CS (concurrencies, default "1 64 256"), DUR (seconds per run,
+# default 4), FILL (keys, default 1000), LOADGEN (default
+# build/bench/ees_loadgen), EXTRA (config lines added to every node's
+# properties). Nodes are stopped by PID, also on failure or Ctrl-C.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+A=${1:?usage: bench/ab.sh NODE_A NODE_B [PAIRS]}
+B=${2:?usage: bench/ab.sh NODE_A NODE_B [PAIRS]}
+PAIRS=${3:-3}
+LOADGEN=${LOADGEN:-build/bench/ees_loadgen}
+DIR=$(mktemp -d /tmp/ees-ab.XXXXXX)
+PIDS=()
+stop_nodes() {
+  for pid in "${PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  PIDS=()
+}
+trap 'stop_nodes; rm -rf "$DIR"' EXIT
+
+cpu_ticks() { # user + sys clock ticks of the running nodes
+  local sum=0 pid
+  for pid in "${PIDS[@]}"; do
+    sum=$((sum + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+  done
+  echo "$sum"
+}
+
+run_cluster() { # $1 label, $2 node binary
+  local label=$1 node=$2 i
+  read -r P1 P2 P3 < <(python3 -c '
+import socket
+s = [socket.socket() for _ in range(3)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*[x.getsockname()[1] for x in s])')
+  local ports=("$P1" "$P2" "$P3")
+  for i in 1 2 3; do
+    rm -rf "$DIR/d$i"
+    {
+      echo "ees.cluster.node-id=$i"
+      echo "ees.cluster.listen=127.0.0.1:${ports[i - 1]}"
+      for j in 1 2 3; do
+        echo "ees.cluster.peers[$((j - 1))]=$j@127.0.0.1:${ports[j - 1]}"
+      done
+      echo "ees.cluster.raft.data-dir=$DIR/d$i"
+      echo "ees.cluster.raft.groups[bench].peers=1,2,3"
+      if [[ -n "${EXTRA:-}" ]]; then echo "$EXTRA"; fi
+    } >"$DIR/n$i.properties"
+    "$node" --config "$DIR/n$i.properties" >"$DIR/n$i.log" 2>&1 &
+    PIDS+=($!)
+  done
+  local endpoints="127.0.0.1:$P1,127.0.0.1:$P2,127.0.0.1:$P3"
+  # The fill waits for a leader (the load generator retries until one answers).
+  "$LOADGEN" --endpoints "$endpoints" --workload fill --concurrency 256 \
+    --keys "${FILL:-1000}" --duration-s 60 >/dev/null
+  local c out c0 c1
+  for c in ${CS:-1 64 256}; do
+    c0=$(cpu_ticks)
+    out=$("$LOADGEN" --endpoints "$endpoints" --workload put \
+      --concurrency "$c" --duration-s "${DUR:-4}")
+    c1=$(cpu_ticks)
+    python3 -c '
+import json, os, sys
+j = json.loads(sys.argv[1])
+us = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / os.sysconf("SC_CLK_TCK")
+print("%s c=%d puts/s=%.0f p50=%.2fms p99=%.2fms cpu_us_per_put=%.0f" % (
+    sys.argv[4], j["concurrency"], j["throughput"], j["p50_ms"], j["p99_ms"],
+    us / max(j["ops"], 1)))' "$out" "$c0" "$c1" "$label"
+  done
+  for pid in "${PIDS[@]}"; do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      echo "a node of $label died; its logs:" >&2
+      tail -n 5 "$DIR"/n?.log >&2
+      exit 1
+    fi
+  done
+  stop_nodes
+}
+
+for ((round = 1; round <= PAIRS; ++round)); do
+  run_cluster A "$A"
+  run_cluster B "$B"
+done
