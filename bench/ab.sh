@@ -14,6 +14,8 @@
 # properties). Nodes are stopped by PID, also on failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=scripts/node-config.sh
+. scripts/node-config.sh
 A=${1:?usage: bench/ab.sh NODE_A NODE_B [PAIRS]}
 B=${2:?usage: bench/ab.sh NODE_A NODE_B [PAIRS]}
 PAIRS=${3:-3}
@@ -37,21 +39,12 @@ cpu_ticks() { # user + sys clock ticks of the running nodes
 
 run_cluster() { # $1 label, $2 node binary
   local label=$1 node=$2 i
-  read -r P1 P2 P3 < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+  read -r P1 P2 P3 < <(free_ports)
   local ports=("$P1" "$P2" "$P3")
   for i in 1 2 3; do
     rm -rf "$DIR/d$i"
     {
-      echo "ees.cluster.node-id=$i"
-      echo "ees.cluster.listen=127.0.0.1:${ports[i - 1]}"
-      for j in 1 2 3; do
-        echo "ees.cluster.peers[$((j - 1))]=$j@127.0.0.1:${ports[j - 1]}"
-      done
-      echo "ees.cluster.raft.data-dir=$DIR/d$i"
+      node_config "$i" "$DIR/d$i" "${ports[@]}"
       echo "ees.cluster.raft.groups[bench].peers=1,2,3"
       if [[ -n "${EXTRA:-}" ]]; then echo "$EXTRA"; fi
     } >"$DIR/n$i.properties"

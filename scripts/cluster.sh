@@ -24,12 +24,9 @@ NODE=$BUILD_DIR/apps/ees-node
 CTL=$BUILD_DIR/apps/eesctl
 
 DIR=$(mktemp -d /tmp/ees-cluster.XXXXXX)
-# Three ports that were free a moment ago.
-read -r P1 P2 P3 < <(python3 -c '
-import socket
-s = [socket.socket() for _ in range(3)]
-for x in s: x.bind(("127.0.0.1", 0))
-print(*[x.getsockname()[1] for x in s])')
+# shellcheck source=scripts/node-config.sh
+. scripts/node-config.sh
+read -r P1 P2 P3 < <(free_ports)
 PORTS=("$P1" "$P2" "$P3")
 PIDS=()
 cleanup() {
@@ -42,12 +39,7 @@ trap cleanup EXIT
 for i in 1 2 3; do
   mkdir -p "$DIR/node-$i"
   {
-    echo "ees.cluster.node-id=$i"
-    echo "ees.cluster.listen=127.0.0.1:${PORTS[$((i - 1))]}"
-    for j in 1 2 3; do
-      echo "ees.cluster.peers[$((j - 1))]=$j@127.0.0.1:${PORTS[$((j - 1))]}"
-    done
-    echo "ees.cluster.raft.data-dir=$DIR/node-$i"
+    node_config "$i" "$DIR/node-$i" "${PORTS[@]}"
     echo "ees.cluster.raft.groups[orders].peers=1,2,3"
     echo "ees.cluster.raft.groups[billing].peers=1,2,3"
     echo "ees.cluster.raft.heartbeat-ms=50"
