@@ -115,15 +115,14 @@ void forget_beyond(replicated& s, detail::answer_index& index,
 }
 
 /// Remembers `answer` as the first answer to request `id` (absent from
-/// `index`), forgetting the oldest answers beyond `capacity`.
+/// `index`); the caller forgets beyond its capacity (forget_beyond).
 void remember(replicated& s, detail::answer_index& index, std::string id,
-              std::string answer, std::size_t capacity) {
+              std::string answer) {
   auto h = detail::answer_index::hash(id);
   auto record = std::make_shared<const detail::answer_record>(
     detail::answer_record{std::move(id), std::move(answer), h});
   index.insert(record.get());
   s.answers.push_back(std::move(record));
-  forget_beyond(s, index, capacity);
 }
 
 /// Commands on one lock: the only lock they can change is theirs.
@@ -655,7 +654,7 @@ void read_snapshot(field_reader& r, replicated& s, detail::answer_index& index,
       }
       // Every id is kept until the end, so that a repeated one is found
       // however far apart the two are.
-      remember(s, index, std::move(id), std::move(answer), SIZE_MAX);
+      remember(s, index, std::move(id), std::move(answer));
     }
   }
   forget_beyond(s, index, capacity);
@@ -705,8 +704,10 @@ std::string cluster_state::apply(log_index index, term_t term,
   answer["ok"] = true;
   answer["index"] = index.value;
   auto text = render(answer);
-  if (dedup_capacity_ > 0)
-    remember(s, answer_index_, std::move(cmd->id), text, dedup_capacity_);
+  if (dedup_capacity_ > 0) {
+    remember(s, answer_index_, std::move(cmd->id), text);
+    forget_beyond(s, answer_index_, dedup_capacity_);
+  }
   return text;
 }
 
