@@ -3,6 +3,7 @@
 #include "ees/cluster/client.hpp"
 
 #include "actors/errors.hpp"
+#include "actors/flush_trigger.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_clock.hpp>
@@ -160,7 +161,7 @@ struct client_state {
   std::map<std::uint64_t, attempt_record> inflight;
   std::uint64_t attempt_seq = 0;
   bool sweep_scheduled = false;
-  bool flush_scheduled = false;
+  actors::flush_trigger flush_pending;
 };
 
 /// How late past its bound an attempt may be abandoned, at most.
@@ -216,14 +217,11 @@ void client_state::attempt(pending_ptr p) {
     actors::client_call{id, p->group, p->is_query, p->level, p->payload});
   inflight.emplace(id, attempt_record{std::move(p), idx, now + timeout});
   schedule_sweep();
-  if (!flush_scheduled) {
-    flush_scheduled = true;
-    self->send(self, atom::flush_v);
-  }
+  flush_pending.arm(self);
 }
 
 void client_state::flush() {
-  flush_scheduled = false;
+  flush_pending.fired();
   auto sink = caf::actor_cast<actors::client_sink_actor>(self);
   for (auto& ep : endpoints) {
     if (ep.server && !ep.outgoing.empty())

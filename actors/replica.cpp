@@ -172,10 +172,7 @@ caf::result<std::string> replica_state::propose(const std::string& command) {
   // The other proposals of the client batch are in the mailbox already: the
   // flush behind them hands them to the followers and the storage as one
   // ready, instead of this one alone and the rest after its fsync.
-  if (!flush_scheduled) {
-    flush_scheduled = true;
-    self->send(self, atom::flush_v);
-  }
+  flush_pending.arm(self);
   return rp;
 }
 
@@ -659,7 +656,7 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
       st.maybe_snapshot();
     },
     [self](atom::flush) {
-      self->state.flush_scheduled = false;
+      self->state.flush_pending.fired();
       self->state.flush();
     },
     [self](atom::peer_down, node_id id) { self->state.on_peer_down(id); },

@@ -1,6 +1,7 @@
 // The REPLICA actor: one local member of one Raft group around raft::node.
 #pragma once
 
+#include "actors/flush_trigger.hpp"
 #include "actors/interfaces.hpp"
 #include "protocol/raft/node.hpp"
 
@@ -127,8 +128,8 @@ struct replica_state {
   storage_actor storage;
   applier_actor applier;
   bool persisting = false;
-  /// A `flush` to itself is queued behind the proposals received so far.
-  bool flush_scheduled = false;
+  /// Flushes the proposals of one batch together.
+  flush_trigger flush_pending;
   /// The newest hard state whose only change was the commit index, not yet
   /// written: it rides on the next synced write, or `write_deferred_state`
   /// (each tick) writes it alone. Losing it in a crash is harmless: the

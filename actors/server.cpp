@@ -53,10 +53,7 @@ void server_state::enqueue(envelope&& env) {
 }
 
 void server_state::schedule_flush() {
-  if (!flush_scheduled) {
-    flush_scheduled = true;
-    self->send(self, atom::flush_v);
-  }
+  flush_pending.arm(self);
 }
 
 void server_state::flush_outbox() {
@@ -556,7 +553,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     },
     [self](atom::flush) {
       auto& st = self->state;
-      st.flush_scheduled = false;
+      st.flush_pending.fired();
       st.flush_answers();
       if (st.ticks_pending == 0)
         st.flush_outbox();

@@ -1,6 +1,7 @@
 // The SERVER actor: the RaftServer of one process (DESIGN.md §3).
 #pragma once
 
+#include "actors/flush_trigger.hpp"
 #include "actors/interfaces.hpp"
 #include "protocol/raft/config.hpp"
 
@@ -142,7 +143,7 @@ struct server_state {
   std::map<caf::actor_addr,
            std::pair<client_sink_actor, std::vector<client_answer>>>
     answer_outbox;
-  bool flush_scheduled = false;
+  flush_trigger flush_pending;
   /// The current tick round and how many replicas have yet to answer it.
   std::uint64_t tick_round = 0;
   std::size_t ticks_pending = 0;

@@ -124,7 +124,7 @@ storage_state::read_snapshot(group_id group, const raft::snapshot_meta& meta) {
 }
 
 bool storage_state::flush() {
-  flush_scheduled = false;
+  flush_pending.fired();
   if (queued.empty())
     return !store->failure();
   auto batch = std::move(queued);
@@ -213,10 +213,7 @@ snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
       auto rp = self->make_response_promise<atom::persisted>();
       st.queued.push_back(std::move(w));
       st.waiting.push_back(rp);
-      if (!st.flush_scheduled) {
-        st.flush_scheduled = true;
-        self->send(self, atom::flush_v);
-      }
+      st.flush_pending.arm(self);
       return rp;
     },
     [self](atom::flush) { self->state.flush(); },

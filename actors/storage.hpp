@@ -1,6 +1,7 @@
 // The STORAGE actor: one per process, owns the RocksDB log store.
 #pragma once
 
+#include "actors/flush_trigger.hpp"
 #include "actors/interfaces.hpp"
 #include "storage/log_store.hpp"
 #include "storage/snapshot_file.hpp"
@@ -53,7 +54,7 @@ struct storage_state {
   snapshot_writer_actor writer;
   std::vector<storage::group_write> queued;
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
-  bool flush_scheduled = false;
+  flush_trigger flush_pending;
 };
 
 /// Spawns the storage of a process around an open `store`, without snapshot
