@@ -8,7 +8,8 @@
 #
 #   bench/ab.sh NODE_A NODE_B [PAIRS]      (default: 3 pairs)
 #
-# Environment: CS (concurrencies, default "1 64 256"), DUR (seconds per run,
+# Environment: CS (concurrencies, default "1 64 256"), WS (workloads, default
+# "put"; e.g. "put lock"), DUR (seconds per run,
 # default 4), FILL (keys, default 1000), LOADGEN (default
 # build/bench/ees_loadgen), EXTRA (config lines added to every node's
 # properties). Nodes are stopped by PID, also on failure or Ctrl-C.
@@ -55,19 +56,21 @@ run_cluster() { # $1 label, $2 node binary
   # The fill waits for a leader (the load generator retries until one answers).
   "$LOADGEN" --endpoints "$endpoints" --workload fill --concurrency 256 \
     --keys "${FILL:-1000}" --duration-s 60 >/dev/null
-  local c out c0 c1
-  for c in ${CS:-1 64 256}; do
-    c0=$(cpu_ticks)
-    out=$("$LOADGEN" --endpoints "$endpoints" --workload put \
-      --concurrency "$c" --duration-s "${DUR:-4}")
-    c1=$(cpu_ticks)
-    python3 -c '
+  local w c out c0 c1
+  for w in ${WS:-put}; do
+    for c in ${CS:-1 64 256}; do
+      c0=$(cpu_ticks)
+      out=$("$LOADGEN" --endpoints "$endpoints" --workload "$w" \
+        --concurrency "$c" --duration-s "${DUR:-4}")
+      c1=$(cpu_ticks)
+      python3 -c '
 import json, os, sys
 j = json.loads(sys.argv[1])
 us = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / os.sysconf("SC_CLK_TCK")
-print("%s c=%d puts/s=%.0f p50=%.2fms p99=%.2fms cpu_us_per_put=%.0f" % (
-    sys.argv[4], j["concurrency"], j["throughput"], j["p50_ms"], j["p99_ms"],
-    us / max(j["ops"], 1)))' "$out" "$c0" "$c1" "$label"
+print("%s %s c=%d ops/s=%.0f p50=%.2fms p99=%.2fms cpu_us_per_op=%.0f" % (
+    sys.argv[4], sys.argv[5], j["concurrency"], j["throughput"], j["p50_ms"],
+    j["p99_ms"], us / max(j["ops"], 1)))' "$out" "$c0" "$c1" "$label" "$w"
+    done
   done
   for pid in "${PIDS[@]}"; do
     if ! kill -0 "$pid" 2>/dev/null; then
