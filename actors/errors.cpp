@@ -24,6 +24,8 @@ const char* to_string(cluster_errc x) {
       return "invalid_command";
     case cluster_errc::group_failed:
       return "group_failed";
+    case cluster_errc::timed_out:
+      return "timed_out";
   }
   return "unknown";
 }

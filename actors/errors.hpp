@@ -26,6 +26,10 @@ enum class cluster_errc : std::uint8_t {
   /// storage failure); the context names the cause. Restarting the process
   /// recovers the group from what is durable.
   group_failed,
+  /// The proposal was not answered within the server's client timeout
+  /// (the replica counts it in ticks): its outcome is unknown, it may still
+  /// commit. Clients retry with the same request id.
+  timed_out,
 };
 
 /// Returns the code's name, e.g. "unknown_group".

@@ -36,6 +36,7 @@ caf::expected<raft_server> start_raft_server(caf::actor_system& sys,
   actors::server_config sc;
   sc.id = cfg.id;
   sc.tick_interval = std::chrono::milliseconds{cfg.tick_ms};
+  sc.client_timeout = std::chrono::milliseconds{cfg.client_timeout_ms};
   sc.election_ticks = cfg.election_ticks;
   sc.wall_clock = cfg.wall_clock;
   sc.detached_snapshots = cfg.detached_storage;

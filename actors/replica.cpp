@@ -168,12 +168,24 @@ caf::result<std::string> replica_state::propose(const std::string& command) {
     i->second.promise.deliver(make_error(cluster_errc::proposal_dropped));
     proposals.erase(i);
   }
-  proposals.emplace(res.index, pending_proposal{res.term, rp});
+  proposals.emplace(res.index,
+                    pending_proposal{res.term, rp, ticks + answer_ticks});
   // The other proposals of the client batch are in the mailbox already: the
   // flush behind them hands them to the followers and the storage as one
   // ready, instead of this one alone and the rest after its fsync.
   flush_pending.arm(self);
   return rp;
+}
+
+void replica_state::expire_proposals() {
+  for (auto i = proposals.begin(); i != proposals.end();) {
+    if (i->second.due > ticks) {
+      ++i;
+      continue;
+    }
+    i->second.promise.deliver(make_error(cluster_errc::timed_out));
+    i = proposals.erase(i);
+  }
 }
 
 void replica_state::on_peer_down(node_id id) {
@@ -604,10 +616,11 @@ replica_actor::behavior_type
 replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
         raft::raft_config cfg, raft::persistent_state restored,
         peer_actor router, storage_actor storage, applier_actor applier,
-        std::function<std::int64_t()> wall_clock) {
+        std::function<std::int64_t()> wall_clock, std::uint64_t answer_ticks) {
   auto& st = self->state;
   st.self = self;
   st.wall_clock = std::move(wall_clock);
+  st.answer_ticks = std::max<std::uint64_t>(answer_ticks, 1);
   st.group = group;
   st.applied = restored.snapshot.last_index;
   raft::persistent_state restored_copy;
@@ -628,6 +641,8 @@ replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
   st.start(restored_copy);
   return {
     [self](atom::tick) {
+      ++self->state.ticks;
+      self->state.expire_proposals();
       self->state.core->tick();
       self->state.maybe_campaign_early();
       self->state.maybe_advance_clock();

@@ -22,6 +22,8 @@ struct pending_proposal {
   /// the same index means the proposal was overwritten (§5.3).
   term_t term;
   caf::typed_response_promise<std::string> promise;
+  /// The tick (replica_state::ticks) at which it is answered `timed_out`.
+  std::uint64_t due = 0;
 };
 
 /// The state of the REPLICA actor.
@@ -68,6 +70,9 @@ struct replica_state {
 
   /// The applier applied a batch: resolve proposals and reads.
   void on_applied(applied_batch& batch);
+
+  /// Answers `timed_out` to the proposals whose due tick came.
+  void expire_proposals();
 
   /// Proposes `command` stamped with the leader's clock.
   caf::result<std::string> propose(const std::string& command);
@@ -138,6 +143,13 @@ struct replica_state {
   bool leading = false;
   log_index applied;
   std::map<log_index, pending_proposal> proposals;
+  /// Ticks since start, and how many a proposal may wait for its result.
+  /// A proposal can wait for ever otherwise: after its leader stepped down,
+  /// its index is decided only when a later leader's log reaches it. Reads
+  /// need no bound: the leader confirms them within a heartbeat round, or
+  /// fails them when it steps down (check-quorum, §6.2).
+  std::uint64_t ticks = 0;
+  std::uint64_t answer_ticks = 0;
   std::uint64_t next_read = 0;
   /// Reads waiting for the leader to confirm its leadership, by context.
   std::map<std::uint64_t, caf::typed_response_promise<log_index>> reads;
@@ -200,11 +212,12 @@ inline constexpr std::size_t max_command_size = 1 << 20;
 
 /// Spawns the replica of `group` described by `cfg`, restarting from
 /// `restored`. Outgoing messages go to `router` (the local server);
-/// proposals are stamped with `wall_clock`.
+/// proposals are stamped with `wall_clock` and answered `timed_out` after
+/// `answer_ticks` ticks without a result.
 replica_actor::behavior_type
 replica(replica_actor::stateful_pointer<replica_state> self, group_id group,
         raft::raft_config cfg, raft::persistent_state restored,
         peer_actor router, storage_actor storage, applier_actor applier,
-        std::function<std::int64_t()> wall_clock);
+        std::function<std::int64_t()> wall_clock, std::uint64_t answer_ticks);
 
 } // namespace ees::actors

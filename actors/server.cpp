@@ -165,9 +165,15 @@ void server_state::start_replica(group_id group,
   if (i == groups.end())
     return; // Unregistered meanwhile.
   auto router = caf::actor_cast<peer_actor>(self);
-  i->second.replica
-    = self->spawn(replica, group, raft_config_for(group), std::move(restored),
-                  router, storage, i->second.applier, cfg.wall_clock);
+  // The replica bounds how long a proposal waits, in its ticks: a timeout
+  // of CAF's request would cost two wake-ups of CAF's clock thread per
+  // call (set and cancel).
+  auto answer_ticks = static_cast<std::uint64_t>(
+    cfg.client_timeout
+    / std::max(cfg.tick_interval, std::chrono::milliseconds{1}));
+  i->second.replica = self->spawn(
+    replica, group, raft_config_for(group), std::move(restored), router,
+    storage, i->second.applier, cfg.wall_clock, answer_ticks);
   self->monitor(i->second.replica);
 }
 
@@ -355,8 +361,7 @@ void server_state::client_propose(group_id group, std::string command,
     }
   }
   auto replica = *r;
-  self
-    ->request(replica, cfg.client_timeout, atom::propose_v, std::move(command))
+  self->request(replica, caf::infinite, atom::propose_v, std::move(command))
     .then(
       [done](std::string& value) {
         client_reply reply;
@@ -382,7 +387,7 @@ void server_state::client_query(group_id group, std::uint8_t level,
   auto replica = *r;
   auto applier = groups[group].applier;
   auto answer = [this, done, applier, request = std::move(request)]() {
-    self->request(applier, cfg.client_timeout, atom::query_v, request)
+    self->request(applier, caf::infinite, atom::query_v, request)
       .then(
         [done](log_index applied, std::string& value) {
           client_reply reply;
@@ -404,7 +409,7 @@ void server_state::client_query(group_id group, std::uint8_t level,
       answer();
       break;
     case read_consistency::leader:
-      self->request(replica, cfg.client_timeout, atom::status_v)
+      self->request(replica, caf::infinite, atom::status_v)
         .then(
           [this, done, replica, answer](replica_status& st) {
             if (st.current_role == raft::role::leader)
@@ -417,7 +422,7 @@ void server_state::client_query(group_id group, std::uint8_t level,
     case read_consistency::linearizable:
       // ReadIndex (thesis §6.4): the replica answers once its state machine
       // applied the confirmed read index, so the applier's state is fresh.
-      self->request(replica, cfg.client_timeout, atom::read_v)
+      self->request(replica, caf::infinite, atom::read_v)
         .then([answer](log_index) { answer(); }, on_error);
       break;
   }

@@ -78,6 +78,8 @@ struct fixture : test::actor_fixture {
   std::shared_ptr<std::vector<delivery>> deliveries
     = std::make_shared<std::vector<delivery>>();
   std::vector<peer_actor> taps; // index j: in front of node j + 1
+  /// raft_server_settings::client_timeout_ms of servers started later.
+  std::uint32_t client_timeout_ms = 10000;
 
   ~fixture() {
     for (auto& t : taps)
@@ -86,6 +88,7 @@ struct fixture : test::actor_fixture {
 
   cluster::raft_server start_server(std::size_t i) {
     auto s = settings(i);
+    s.client_timeout_ms = client_timeout_ms;
     if (faulty_disks) {
       while (disks.size() <= i)
         disks.push_back(std::make_shared<test::fault_switch>());
@@ -212,6 +215,36 @@ TEST_CASE_FIXTURE(fixture, "three servers elect a leader and converge") {
     REQUIRE_MESSAGE(r, sys.render(r.error()));
     CHECK(r->value >= 11); // 10 commands after the leader's no-op
   }
+}
+
+TEST_CASE_FIXTURE(fixture, "a proposal that cannot commit is answered "
+                           "timed_out once the client timeout passed, "
+                           "counted in the replica's ticks") {
+  client_timeout_ms = 20 * tick_length.count(); // 20 ticks
+  start_group(g1);
+  auto leader = await_leader(g1);
+  REQUIRE(leader);
+  // Both followers are gone: the entry can never commit, and the leader
+  // steps down (check-quorum) without learning the proposal's fate.
+  for (std::size_t i = 0; i < 3; ++i)
+    if (i != *leader)
+      cluster::stop_raft_server(servers[i]);
+  sched.run();
+  auto handle = self->request(servers[*leader].server, caf::infinite,
+                              atom::propose_v, g1, std::string{"stranded"});
+  sched.run();
+  tick(18);
+  CHECK(self->mailbox().empty());
+  auto st = status(*leader, g1);
+  REQUIRE(st);
+  CHECK(st->current_role != raft::role::leader);
+  tick(3);
+  REQUIRE_FALSE(self->mailbox().empty());
+  caf::error got;
+  std::move(handle).receive([](std::string&) {},
+                            [&](caf::error& err) { got = std::move(err); });
+  CHECK(got == make_error(cluster_errc::timed_out));
+  CHECK(error_name(got) == "timed_out");
 }
 
 TEST_CASE_FIXTURE(fixture, "groups are registered and unregistered at "

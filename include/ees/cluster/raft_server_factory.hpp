@@ -39,6 +39,9 @@ struct raft_server_settings {
   /// written however large the state is. Snapshot files live in
   /// `<data_dir>/snapshots`.
   std::uint64_t snapshot_threshold = 10000;
+  /// How long a proposal may wait for its entry to be applied before it is
+  /// answered `timed_out` (its outcome unknown).
+  std::uint32_t client_timeout_ms = 10000;
   /// Run the storage on its own thread (it blocks on fsync), and serialize
   /// snapshots on threads of their own. Tests on CAF's deterministic
   /// scheduler turn this off.
