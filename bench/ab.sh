@@ -2,17 +2,18 @@
 # A/B of two ees-node binaries on this machine: for each of PAIRS rounds, runs
 # a fresh 3-node cluster of binary A, then one of binary B (interleaved, so
 # that the machine's drift hits both alike), fills FILL keys and measures
-# `ees_loadgen --workload put` at each concurrency. Prints one line per run:
-# label, concurrency, puts/s, p50 and p99 (ms) and the servers' CPU (user +
-# sys of the three processes) per acknowledged put, in microseconds.
+# `ees_loadgen --workload W` for each workload W and concurrency. Prints one
+# line per run: label, workload, concurrency, ops/s, p50 and p99 (ms) and the
+# servers' CPU (user + sys of the three processes) per acknowledged
+# operation, in microseconds.
 #
 #   bench/ab.sh NODE_A NODE_B [PAIRS]      (default: 3 pairs)
 #
 # Environment: CS (concurrencies, default "1 64 256"), WS (workloads, default
-# "put"; e.g. "put lock"), DUR (seconds per run,
-# default 4), FILL (keys, default 1000), LOADGEN (default
-# build/bench/ees_loadgen), EXTRA (config lines added to every node's
-# properties). Nodes are stopped by PID, also on failure or Ctrl-C.
+# "put"; e.g. "put get lock"), DUR (seconds per run, default 4), FILL (keys,
+# default 1000), LOADGEN (default build/bench/ees_loadgen), EXTRA (config
+# lines added to every node's properties). Nodes are stopped by PID, also on
+# failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/node-config.sh

@@ -5,6 +5,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/iterator.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -19,6 +20,25 @@
 namespace ees::storage {
 
 namespace {
+
+/// The default file system, except that WAL files are preallocated with
+/// their size set (log_store_options::sized_wal).
+class sized_wal_fs : public rocksdb::FileSystemWrapper {
+public:
+  using FileSystemWrapper::FileSystemWrapper;
+
+  const char* Name() const override {
+    return "ees.sized_wal";
+  }
+
+  rocksdb::FileOptions
+  OptimizeForLogWrite(const rocksdb::FileOptions& fo,
+                      const rocksdb::DBOptions& db) const override {
+    auto out = target()->OptimizeForLogWrite(fo, db);
+    out.fallocate_with_keep_size = false;
+    return out;
+  }
+};
 
 std::string tag(group_id group) {
   return "g=" + to_string(group);
@@ -103,15 +123,19 @@ log_store::open(const log_store_options& opts) {
   // dropping them is safe; refusing to open would not be.
   options.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
   options.keep_log_file_num = 4;
-  if (opts.env)
-    options.env = opts.env.get();
+  auto env = opts.env;
+  if (!env && opts.sized_wal)
+    env = std::shared_ptr<rocksdb::Env>{rocksdb::NewCompositeEnv(
+      std::make_shared<sized_wal_fs>(rocksdb::FileSystem::Default()))};
+  if (env)
+    options.env = env.get();
   rocksdb::DB* raw = nullptr;
   auto s = rocksdb::DB::Open(options, opts.dir, &raw);
   std::unique_ptr<rocksdb::DB> db{raw};
   if (!s.ok())
     return from_status(s, "cannot open " + opts.dir);
   return std::unique_ptr<log_store>{
-    new log_store(std::move(db), opts.env, opts.sync)};
+    new log_store(std::move(db), std::move(env), opts.sync)};
 }
 
 storage_error log_store::latch(storage_error err) {
