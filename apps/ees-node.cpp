@@ -57,6 +57,7 @@ int usage() {
 } // namespace
 
 int main(int argc, char** argv) {
+  apps::tune_malloc(argv);
   std::optional<std::string> file;
   std::vector<std::string> overrides;
   for (int i = 1; i < argc; ++i) {

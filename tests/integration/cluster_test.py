@@ -337,6 +337,13 @@ def scenario_main(cluster):
     for g in GROUPS:
         leader, term = cluster.wait_leader(g, nodes, 30)
         log(f"{g}: leader node {leader} term {term}")
+    # Each node re-executed itself (same PID) with glibc's larger per-thread
+    # malloc cache (apps/node_common.hpp, tune_malloc).
+    for i, p in cluster.procs.items():
+        with open(f"/proc/{p.pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+        want = b"GLIBC_TUNABLES=glibc.malloc.tcache_count=1024"
+        assert want in env, (i, [e for e in env if e.startswith(b"GLIBC")])
 
     # (a) 10,000 commands, equal state hashes.
     rc, res = cluster.bench(1, "orders", 10000, 64, "a")
