@@ -73,11 +73,11 @@ inline constexpr const char* malloc_tunable_value = "1024";
 /// tunable already (the operator's choice, or this re-exec's). Call first in
 /// main, before any thread starts; returns only when no re-exec happened.
 ///
-/// Why: a node frees on one thread what another allocated (a command is
-/// decoded by the middleman's worker, replicated and applied by the
-/// replica's, answered by the server's), which drains the 7-entry caches,
-/// and glibc's bins then cost a quarter of a loaded leader's CPU
-/// (_int_malloc, unlink_chunk, malloc_consolidate). Measured with
+/// Why: with glibc's 7-entry caches, its bins cost a quarter of a loaded
+/// leader's CPU (_int_malloc, unlink_chunk, malloc_consolidate; perf at
+/// concurrency 256): a batch allocates and frees hundreds of small objects
+/// of one size at a time, and messages are freed on other threads than
+/// the ones that allocated them. Measured with
 /// bench/ab.sh (8 pairs): puts at concurrency 256 median +10%, at 64 +8%
 /// (ranges -3 to +33%), servers' CPU per put up to -26%; idle RSS unchanged
 /// (16.4 MiB per node), RSS after 5 s at concurrency 256 within 3%
