@@ -42,9 +42,21 @@ using storage_actor = caf::typed_actor<
                   raft::membership>::with<raft::persistent_state>,
   // Returns the durable state a replica of the group restarts from.
   caf::replies_to<atom::load, group_id>::with<raft::persistent_state>,
-  // Queues one ready's write; replies once a synced batch holding it is
-  // durable, or with the error that stopped the storage (fail-stop).
-  caf::replies_to<atom::persist, storage::group_write>::with<atom::persisted>,
+  // Queues one ready's write and the messages of that ready that may leave
+  // only once it is durable (votes and append acknowledgements, style Rule
+  // 7). Once a synced batch holding the write is durable, the storage sends
+  // those messages itself, as the router (below): no turn of the replica
+  // lies between the fsync and the send, as in etcd-io/raft's asynchronous
+  // storage writes. Then it replies; on a failed write it replies with the
+  // error that stopped it (fail-stop) and sends nothing.
+  caf::replies_to<atom::persist, storage::group_write,
+                  std::vector<envelope>>::with<atom::persisted>,
+  // The local server: the storage sends as it (the peer answers the server,
+  // which adopts the sender of what it receives) and hands it the messages
+  // for a node it has no link to.
+  caf::reacts_to<atom::router, peer_actor>,
+  // The server's link to node `id` changed (a null handle: lost).
+  caf::reacts_to<atom::connect_peer, node_id, peer_actor>,
   // Writes every queued persist as one batch (sent to itself).
   caf::reacts_to<atom::flush>,
   // Deletes every durable record of the group.

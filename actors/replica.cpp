@@ -67,19 +67,24 @@ void replica_state::flush() {
     w.snapshot = rd.snapshot;
     w.entries = std::move(rd.entries);
     w.sync = true;
-    // 1. Persist, and 2. only on the ack release messages_after_persist.
+    // 1. Persist; 2. the storage sends messages_after_persist once the
+    // write is durable, and its ack reports the write to the core.
     persisting = true;
-    self->request(storage, caf::infinite, atom::persist_v, std::move(w))
+    std::vector<envelope> then;
+    then.reserve(rd.messages_after_persist.size());
+    for (auto& m : rd.messages_after_persist)
+      then.push_back(envelope{group, std::move(m)});
+    self
+      ->request(storage, caf::infinite, atom::persist_v, std::move(w),
+                std::move(then))
       .then(
-        [self = self, ack = rd.ack, snap = rd.snapshot,
-         after
-         = std::move(rd.messages_after_persist)](atom::persisted) mutable {
+        [self = self, ack = rd.ack, snap = rd.snapshot](atom::persisted) {
           auto& st = self->state;
           st.persisting = false;
           // The restore reaches the applier before any later entry.
           if (snap && snap->last_index.value > 0)
             st.on_installed(*snap);
-          st.on_persisted(ack, after);
+          st.core->on_persisted(ack);
           st.flush();
         },
         [self = self](caf::error& err) {
@@ -101,7 +106,9 @@ void replica_state::write_deferred_state() {
   w.state = std::exchange(deferred_state, std::nullopt);
   w.sync = false;
   // Written in order behind earlier writes, unsynced and without waiting.
-  self->request(storage, caf::infinite, atom::persist_v, std::move(w))
+  self
+    ->request(storage, caf::infinite, atom::persist_v, std::move(w),
+              std::vector<envelope>{})
     .then([](atom::persisted) {},
           [self = self](caf::error& err) { self->state.stop(std::move(err)); });
 }

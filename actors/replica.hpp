@@ -33,7 +33,8 @@ struct pending_proposal {
 /// ready contract (protocol/raft/ready.hpp) with at most one persist in
 /// flight: a new ready is taken only after the previous one is durable, so
 /// readies are persisted in order and `messages_after_persist` never leave
-/// before everything they vouch for is durable (style Rule 7). Proposals
+/// before everything they vouch for is durable (style Rule 7): they go to
+/// the storage with the write, which sends them once it is synced. Proposals
 /// flush through a `flush` sent to itself, behind the rest of their batch.
 ///
 /// Snapshots (§7), with the storage as `snapshot_storage_actor`:
@@ -64,7 +65,9 @@ struct replica_state {
   /// snapshot waits for beyond it (`staggered`).
   std::uint64_t stagger(std::uint64_t amount) const;
 
-  /// The storage acknowledged the ready that produced `ack`.
+  /// A ready that needs no synced write of its own (nothing to write, or a
+  /// commit index alone) is as durable as it must be once every earlier one
+  /// is: reports it to the core and sends its `after_persist` messages.
   void on_persisted(const raft::persist_ack& ack,
                     std::vector<raft::message>& after_persist);
 

@@ -35,11 +35,20 @@ void server_state::adopt_sender(node_id from) {
     return;
   // Watched like the transport's links: its loss is the peer's loss.
   self->monitor(sender);
-  peers[from] = caf::actor_cast<peer_actor>(std::move(sender));
+  set_link(from, caf::actor_cast<peer_actor>(std::move(sender)));
+}
+
+void server_state::set_link(node_id id, peer_actor link) {
+  // The storage sends what waits for a write straight to the link.
+  self->send(storage, atom::connect_peer_v, id, link);
+  if (link)
+    peers[id] = std::move(link);
+  else
+    peers.erase(id);
 }
 
 void server_state::peer_lost(node_id id) {
-  peers.erase(id);
+  set_link(id, peer_actor{});
   outbox.erase(id);
   for (auto& [group, hosted] : groups)
     if (hosted.replica)
@@ -536,6 +545,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     };
   st.storage = std::move(storage);
   self->monitor(st.storage);
+  self->send(st.storage, atom::router_v, caf::actor_cast<peer_actor>(self));
   self->set_down_handler(
     [self](caf::down_msg& msg) { self->state.on_down(msg); });
   self->set_exit_handler([self](caf::exit_msg& msg) {
@@ -570,7 +580,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
       auto& st = self->state;
       if (peer) {
         self->send(peer, atom::hello_v, st.cfg.id);
-        st.peers[id] = std::move(peer);
+        st.set_link(id, std::move(peer));
         return;
       }
       // A null handle means the transport lost the peer (its process died

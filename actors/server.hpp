@@ -132,6 +132,9 @@ struct server_state {
   /// through the connection the peer opened (BASP links are two-way), so a
   /// restarted peer is reached at once, not one backoff later.
   void adopt_sender(node_id from);
+  /// Wires (or, for a null handle, drops) the link to `id`, here and in the
+  /// storage's copy of the table.
+  void set_link(node_id id, peer_actor link);
   /// The link to `id` is gone: drop its queue and tell the replicas
   /// (followers of `id` campaign early).
   void peer_lost(node_id id);

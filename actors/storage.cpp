@@ -129,16 +129,37 @@ bool storage_state::flush() {
     return !store->failure();
   auto batch = std::move(queued);
   auto promises = std::move(waiting);
+  auto msgs = std::move(outbound);
   queued.clear();
   waiting.clear();
+  outbound.clear();
+#ifdef EES_MUTANT_SEND_BEFORE_SYNC
+  send_outbound(std::move(msgs)); // Mutant: acknowledges what may be lost.
+#endif
   if (auto st = store->write(batch); !st) {
     waiting = std::move(promises);
     fail(st.error());
     return false;
   }
+#ifndef EES_MUTANT_SEND_BEFORE_SYNC
+  send_outbound(std::move(msgs));
+#endif
   for (auto& rp : promises)
     rp.deliver(atom::persisted_v);
   return true;
+}
+
+void storage_state::send_outbound(std::vector<envelope> msgs) {
+  if (msgs.empty() || !router)
+    return; // No server yet: nobody could route them either.
+  std::map<node_id, std::vector<envelope>> by_node;
+  for (auto& env : msgs)
+    by_node[env.msg.to].push_back(std::move(env));
+  for (auto& [to, batch] : by_node) {
+    auto i = links.find(to);
+    caf::send_as(router, i != links.end() ? i->second : router,
+                 std::move(batch));
+  }
 }
 
 void storage_state::fail(const storage::storage_error& err) {
@@ -205,18 +226,29 @@ snapshot_storage(snapshot_storage_actor::stateful_pointer<storage_state> self,
         return storage::make_error(loaded.error());
       return std::move(*loaded);
     },
-    [self](atom::persist,
-           storage::group_write& w) -> caf::result<atom::persisted> {
+    [self](atom::persist, storage::group_write& w,
+           std::vector<envelope>& then) -> caf::result<atom::persisted> {
       auto& st = self->state;
       if (auto& failure = st.store->failure())
         return storage::make_error(*failure);
       auto rp = self->make_response_promise<atom::persisted>();
       st.queued.push_back(std::move(w));
+      std::move(then.begin(), then.end(), std::back_inserter(st.outbound));
       st.waiting.push_back(rp);
       st.flush_pending.arm(self);
       return rp;
     },
     [self](atom::flush) { self->state.flush(); },
+    [self](atom::router, peer_actor& server) {
+      self->state.router = std::move(server);
+    },
+    [self](atom::connect_peer, node_id id, peer_actor& link) {
+      auto& links = self->state.links;
+      if (link)
+        links[id] = std::move(link);
+      else
+        links.erase(id);
+    },
     [self](atom::unregister, group_id group) -> caf::result<caf::ok_atom> {
       auto& st = self->state;
       if (!st.flush())

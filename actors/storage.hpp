@@ -8,6 +8,7 @@
 
 #include <caf/typed_response_promise.hpp>
 
+#include <map>
 #include <memory>
 #include <vector>
 
@@ -20,12 +21,20 @@ namespace ees::actors {
 /// queued by then as one synced batch (DESIGN.md §1) and only then replies.
 /// A failed write is fail-stop: every waiting request gets the error and the
 /// actor quits with it; nothing is retried.
+///
+/// The messages that wait for a write leave from here once it is durable,
+/// each batch straight to the link of its node (a copy of the server's
+/// table), sent as the server; a message for a node without a link goes to
+/// the server, which routes or drops it as it routes its own.
 struct storage_state {
   static inline const char* name = "storage";
 
   /// Writes the queued batch and answers every waiting request.
   /// @returns false when the write failed (the actor is quitting).
   bool flush();
+
+  /// Sends the messages of a durable batch, one batch per node.
+  void send_outbound(std::vector<envelope> msgs);
 
   /// Replies to everyone waiting with `err` and quits (fail-stop).
   void fail(const storage::storage_error& err);
@@ -53,6 +62,11 @@ struct storage_state {
   /// this actor.
   snapshot_writer_actor writer;
   std::vector<storage::group_write> queued;
+  /// The messages that wait for the writes in `queued`.
+  std::vector<envelope> outbound;
+  /// Null until the server introduces itself.
+  peer_actor router;
+  std::map<node_id, peer_actor> links;
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
   flush_trigger flush_pending;
 };

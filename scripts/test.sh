@@ -64,6 +64,20 @@ mutant() { # mutant NAME
   [ ${#caught[@]} -gt 0 ]
 }
 
+# An actor-layer mutant is caught when the actor tests fail.
+actor_mutant() { # actor_mutant NAME
+  local dir=build-mutant-$1
+  cmake -S . -B "$dir" -G Ninja -DEES_MUTANT="$1" -DEES_BUILD_BENCH=OFF \
+    >/dev/null 2>&1 \
+    && cmake --build "$dir" -j "$jobs" --target actor_tests >/dev/null \
+    || return 1
+  if "$dir/tests/actors/actor_tests" >/dev/null 2>&1; then
+    echo "caught by: nothing"
+    return 1
+  fi
+  echo "caught by: actors"
+}
+
 purity() {
   # protocol/ and placement/ stay pure: no CAF, RocksDB, spdlog, threads,
   # clocks, files or global randomness (DESIGN.md §2).
@@ -104,6 +118,7 @@ if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
     lazy_commit unsynced_vote; do
     stage "mutant $m is caught" mutant "$m"
   done
+  stage "mutant send_before_sync is caught" actor_mutant send_before_sync
 fi
 # libFuzzer on the command decoder and the ClusterStateMachine (ASan+UBSan).
 stage "fuzz" env EES_FUZZ_SECONDS="${EES_FUZZ_SECONDS:-45}" ./scripts/fuzz.sh

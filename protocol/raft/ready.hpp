@@ -26,9 +26,12 @@ struct persist_ack {
 /// 1. persist `snapshot` (and restore the state machine from it), `state` and
 ///    `entries` atomically; `entries` replace any stored suffix that starts at
 ///    `entries.front().index`;
-/// 2. then call `node::on_persisted(ack)` and only then send
-///    `messages_after_persist`: votes and append acknowledgements promise
-///    durable state;
+/// 2. only once that is durable send `messages_after_persist` (votes and
+///    append acknowledgements promise durable state) and call
+///    `node::on_persisted(ack)`, in either order: nothing the core does
+///    depends on what was sent, so the thread that made the write durable
+///    may send them at once (the runtime's storage actor does, like
+///    etcd-io/raft's asynchronous storage writes);
 ///    A ready with `sync == false` changes only the commit index, which is
 ///    volatile state (Figure 2; etcd's MustSync): it may be written without
 ///    fsync, later (with the next write) or not at all, and on_persisted

@@ -7,6 +7,7 @@
 #include "actors/errors.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/server.hpp"
+#include "actors/storage.hpp"
 #include "ees/cluster/raft_server_factory.hpp"
 #include "ees/cluster/state_machine.hpp"
 #include "tests/actors/support.hpp"
@@ -392,11 +393,14 @@ TEST_CASE_FIXTURE(fixture, "a restarted server recovers committed commands "
 
 namespace {
 
-/// A storage that withholds every persist acknowledgement until it is sent
-/// `flush` by the test.
+/// A storage that withholds every persist acknowledgement, and the messages
+/// waiting for it, until it is sent `flush` by the test; it hands those
+/// messages to the server.
 struct stub_storage_state {
   static inline const char* name = "stub_storage";
   std::vector<caf::typed_response_promise<atom::persisted>> waiting;
+  std::vector<envelope> then;
+  peer_actor router;
 };
 
 using write_log = std::shared_ptr<std::vector<storage::group_write>>;
@@ -416,17 +420,28 @@ stub_storage(storage_actor::stateful_pointer<stub_storage_state> self,
       return ps;
     },
     [](atom::load, group_id) { return raft::persistent_state{}; },
-    [self, writes](atom::persist, storage::group_write& w) {
+    [self, writes](atom::persist, storage::group_write& w,
+                   std::vector<envelope>& then) {
       writes->push_back(w);
       auto rp = self->make_response_promise<atom::persisted>();
-      self->state.waiting.push_back(rp);
+      auto& st = self->state;
+      st.waiting.push_back(rp);
+      std::move(then.begin(), then.end(), std::back_inserter(st.then));
       return rp;
     },
     [self](atom::flush) {
-      for (auto& rp : self->state.waiting)
+      auto& st = self->state;
+      if (!st.then.empty())
+        caf::send_as(st.router, st.router, std::move(st.then));
+      st.then.clear();
+      for (auto& rp : st.waiting)
         rp.deliver(atom::persisted_v);
-      self->state.waiting.clear();
+      st.waiting.clear();
     },
+    [self](atom::router, peer_actor& server) {
+      self->state.router = std::move(server);
+    },
+    [](atom::connect_peer, node_id, peer_actor&) {},
     [](atom::unregister, group_id) { return caf::ok_atom::value; },
   };
 }
@@ -516,6 +531,104 @@ TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
   CHECK(log->back().msg.index == log_index{1});
   self->send_exit(srv, caf::exit_reason::user_shutdown);
   self->send_exit(peer2, caf::exit_reason::user_shutdown);
+  sched.run();
+}
+
+namespace {
+
+/// A peer server that records what it receives and who sent it.
+using traced_log
+  = std::shared_ptr<std::vector<std::pair<caf::actor_addr, envelope>>>;
+
+peer_actor::behavior_type tracing_peer(peer_actor::pointer self,
+                                       traced_log log) {
+  auto sender = [self] {
+    return caf::actor_cast<caf::actor_addr>(self->current_sender());
+  };
+  return {
+    [log, sender](envelope& env) { log->emplace_back(sender(), env); },
+    [log, sender](std::vector<envelope>& batch) {
+      for (auto& env : batch)
+        log->emplace_back(sender(), env);
+    },
+    [](atom::hello, node_id) {},
+  };
+}
+
+envelope ack_to(node_id to) {
+  raft::message m;
+  m.type = raft::message_type::append_response;
+  m.from = node_id{1};
+  m.to = to;
+  m.term = term_t{1};
+  m.index = log_index{1};
+  return envelope{g1, m};
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(fixture, "Rule 7 at the storage: the messages that wait "
+                           "for a write leave once it is durable, straight "
+                           "to the link of their node and as the server; a "
+                           "failed write sends none") {
+  test::temp_dir dir;
+  auto disk = std::make_shared<test::fault_switch>();
+  storage::log_store_options opts;
+  opts.dir = (dir.path / "log").string();
+  opts.env = test::make_faulty_env(disk);
+  auto opened = storage::log_store::open(opts);
+  REQUIRE(opened);
+  auto store = sys.spawn(
+    actors::storage, std::shared_ptr<storage::log_store>{std::move(*opened)});
+  auto at_link = std::make_shared<traced_log::element_type>();
+  auto at_server = std::make_shared<traced_log::element_type>();
+  auto link2 = sys.spawn(tracing_peer, at_link);
+  auto server = sys.spawn(tracing_peer, at_server);
+  self->send(store, atom::router_v, server);
+  self->send(store, atom::connect_peer_v, node_id{2}, link2);
+  raft::membership m;
+  m.voters = {node_id{1}, node_id{2}, node_id{3}};
+  REQUIRE(ask<raft::persistent_state>(0, store, atom::register__v, g1, m));
+  auto write = [&](std::uint64_t index) {
+    storage::group_write w;
+    w.group = g1;
+    w.entries.push_back(
+      raft::log_entry{term_t{1}, log_index{index}, raft::entry_type::noop, {}});
+    w.sync = true;
+    return w;
+  };
+  // Node 2 has a link, node 3 none: its message goes to the server.
+  auto syncs = disk->syncs.load();
+  auto ok = ask<atom::persisted>(
+    0, store, atom::persist_v, write(1),
+    std::vector<envelope>{ack_to(node_id{2}), ack_to(node_id{3})});
+  REQUIRE(ok);
+  CHECK(disk->syncs > syncs); // Durable before anything left.
+  REQUIRE(at_link->size() == 1);
+  CHECK(at_link->front().first == server.address());
+  CHECK(at_link->front().second == ack_to(node_id{2}));
+  REQUIRE(at_server->size() == 1);
+  CHECK(at_server->front().first == server.address());
+  CHECK(at_server->front().second.msg.to == node_id{3});
+  // A lost link: the server gets the message, to drop or reroute.
+  self->send(store, atom::connect_peer_v, node_id{2}, peer_actor{});
+  REQUIRE(ask<atom::persisted>(0, store, atom::persist_v, write(2),
+                               std::vector<envelope>{ack_to(node_id{2})}));
+  CHECK(at_link->size() == 1);
+  REQUIRE(at_server->size() == 2);
+  CHECK(at_server->back().second.msg.to == node_id{2});
+  // The fsync fails: the storage stops, and nothing leaves.
+  self->send(store, atom::connect_peer_v, node_id{2}, link2);
+  disk->fail_syncs = true;
+  auto failed = ask<atom::persisted>(
+    0, store, atom::persist_v, write(3),
+    std::vector<envelope>{ack_to(node_id{2}), ack_to(node_id{3})});
+  REQUIRE(!failed);
+  CHECK(disk->injected > 0);
+  CHECK(at_link->size() == 1);
+  CHECK(at_server->size() == 2);
+  self->send_exit(link2, caf::exit_reason::user_shutdown);
+  self->send_exit(server, caf::exit_reason::user_shutdown);
   sched.run();
 }
 
@@ -707,11 +820,14 @@ storage_actor::behavior_type failing_storage(storage_actor::pointer, int) {
       return ps;
     },
     [](atom::load, group_id) { return raft::persistent_state{}; },
-    [](atom::persist, storage::group_write&) -> caf::result<atom::persisted> {
+    [](atom::persist, storage::group_write&,
+       std::vector<envelope>&) -> caf::result<atom::persisted> {
       return storage::make_error(storage::storage_error{
         storage::storage_errc::io_error, "injected persist failure"});
     },
     [](atom::flush) {},
+    [](atom::router, peer_actor&) {},
+    [](atom::connect_peer, node_id, peer_actor&) {},
     [](atom::unregister, group_id) { return caf::ok_atom::value; },
   };
 }
