@@ -2,6 +2,7 @@
 
 #include "actors/entry_stamp.hpp"
 #include "actors/errors.hpp"
+#include "actors/stage_trace.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/event_based_actor.hpp>
@@ -26,6 +27,7 @@ void replica_state::flush() {
       send(std::move(m));
     // 4. Committed entries are durable already; apply them in order.
     if (!rd.committed.empty()) {
+      stage_trace::stamp("commit", rd.committed.back().index);
       for (const auto& e : rd.committed)
         log_bytes += e.data.size();
       self
@@ -138,6 +140,7 @@ void replica_state::on_applied(applied_batch& batch) {
     auto i = proposals.find(r.index);
     if (i == proposals.end())
       continue;
+    stage_trace::stamp("answer", r.index);
     if (i->second.term == r.term)
       i->second.promise.deliver(std::move(r.value));
     else
@@ -175,6 +178,7 @@ caf::result<std::string> replica_state::propose(const std::string& command) {
     i->second.promise.deliver(make_error(cluster_errc::proposal_dropped));
     proposals.erase(i);
   }
+  stage_trace::stamp("propose", res.index);
   proposals.emplace(res.index,
                     pending_proposal{res.term, rp, ticks + answer_ticks});
   // The other proposals of the client batch are in the mailbox already: the

@@ -3,6 +3,7 @@
 #include "actors/applier.hpp"
 #include "actors/errors.hpp"
 #include "actors/replica.hpp"
+#include "actors/stage_trace.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/exit_reason.hpp>
@@ -18,6 +19,7 @@ namespace ees::actors {
 
 void server_state::route(envelope& env) {
   if (env.msg.to == cfg.id) {
+    stage_trace::message(true, env.msg);
     auto i = groups.find(env.group);
     if (i != groups.end() && i->second.replica)
       self->send(i->second.replica, std::move(env));
@@ -70,8 +72,11 @@ void server_state::flush_outbox() {
     if (batch.empty())
       continue;
     auto i = peers.find(node);
-    if (i != peers.end())
+    if (i != peers.end()) {
+      for (const auto& env : batch)
+        stage_trace::message(false, env.msg);
       self->send(i->second, std::move(batch));
+    }
     batch.clear();
   }
 }

@@ -2,6 +2,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/one_shot.hpp"
+#include "actors/stage_trace.hpp"
 
 #include <caf/exit_reason.hpp>
 #include <caf/send.hpp>
@@ -136,11 +137,17 @@ bool storage_state::flush() {
 #ifdef EES_MUTANT_SEND_BEFORE_SYNC
   send_outbound(std::move(msgs)); // Mutant: acknowledges what may be lost.
 #endif
+  for (const auto& w : batch)
+    if (!w.entries.empty())
+      stage_trace::stamp("write_begin", w.entries.back().index);
   if (auto st = store->write(batch); !st) {
     waiting = std::move(promises);
     fail(st.error());
     return false;
   }
+  for (const auto& w : batch)
+    if (!w.entries.empty())
+      stage_trace::stamp("write_end", w.entries.back().index);
 #ifndef EES_MUTANT_SEND_BEFORE_SYNC
   send_outbound(std::move(msgs));
 #endif
@@ -153,8 +160,10 @@ void storage_state::send_outbound(std::vector<envelope> msgs) {
   if (msgs.empty() || !router)
     return; // No server yet: nobody could route them either.
   std::map<node_id, std::vector<envelope>> by_node;
-  for (auto& env : msgs)
+  for (auto& env : msgs) {
+    stage_trace::message(false, env.msg);
     by_node[env.msg.to].push_back(std::move(env));
+  }
   for (auto& [to, batch] : by_node) {
     auto i = links.find(to);
     caf::send_as(router, i != links.end() ? i->second : router,
