@@ -6,7 +6,7 @@
 #include <utility>
 
 // Mutants: deliberately broken builds that prove the tests can fail. They are
-// compiled only with -DEES_MUTANT=<name> (see protocol/CMakeLists.txt).
+// compiled only with -DEES_MUTANT=<name> (see CMakeLists.txt).
 //   EES_MUTANT_OLD_TERM_COMMIT    counts replicas for entries of older terms
 //                                 (breaks §5.4.2, the Figure 8 case);
 //   EES_MUTANT_VOTE_BEFORE_PERSIST sends vote grants before the vote is

@@ -446,15 +446,24 @@ stub_storage(storage_actor::stateful_pointer<stub_storage_state> self,
   };
 }
 
-/// A peer server that records every envelope it receives.
-peer_actor::behavior_type
-recording_peer(peer_actor::pointer,
-               std::shared_ptr<std::vector<envelope>> log) {
+using envelope_log = std::shared_ptr<std::vector<envelope>>;
+using sender_log = std::shared_ptr<std::vector<caf::actor_addr>>;
+
+/// A peer server that records every envelope it receives in `log` and, when
+/// `senders` is set, who sent it (in the same order).
+peer_actor::behavior_type recording_peer(peer_actor::pointer self,
+                                         envelope_log log, sender_log senders) {
+  auto record = [self, log, senders](envelope& env) {
+    if (senders)
+      senders->push_back(
+        caf::actor_cast<caf::actor_addr>(self->current_sender()));
+    log->push_back(std::move(env));
+  };
   return {
-    [log](envelope& env) { log->push_back(std::move(env)); },
-    [log](std::vector<envelope>& batch) {
+    [record](envelope& env) { record(env); },
+    [record](std::vector<envelope>& batch) {
       for (auto& env : batch)
-        log->push_back(std::move(env));
+        record(env);
     },
     [](atom::hello, node_id) {
       // Not an envelope: nothing to record.
@@ -470,7 +479,7 @@ fixture::lone_server(storage_actor store,
   sc.tick_interval = tick_length;
   sc.election_ticks = 5;
   auto srv = sys.spawn(server, sc, store);
-  auto peer2 = sys.spawn(recording_peer, std::move(sent));
+  auto peer2 = sys.spawn(recording_peer, std::move(sent), sender_log{});
   self->send(srv, atom::connect_peer_v, node_id{2}, peer2);
   sched.run();
   raft::membership m;
@@ -536,25 +545,6 @@ TEST_CASE_FIXTURE(fixture, "Rule 7: votes and append acknowledgements leave "
 
 namespace {
 
-/// A peer server that records what it receives and who sent it.
-using traced_log
-  = std::shared_ptr<std::vector<std::pair<caf::actor_addr, envelope>>>;
-
-peer_actor::behavior_type tracing_peer(peer_actor::pointer self,
-                                       traced_log log) {
-  auto sender = [self] {
-    return caf::actor_cast<caf::actor_addr>(self->current_sender());
-  };
-  return {
-    [log, sender](envelope& env) { log->emplace_back(sender(), env); },
-    [log, sender](std::vector<envelope>& batch) {
-      for (auto& env : batch)
-        log->emplace_back(sender(), env);
-    },
-    [](atom::hello, node_id) {},
-  };
-}
-
 envelope ack_to(node_id to) {
   raft::message m;
   m.type = raft::message_type::append_response;
@@ -580,10 +570,12 @@ TEST_CASE_FIXTURE(fixture, "Rule 7 at the storage: the messages that wait "
   REQUIRE(opened);
   auto store = sys.spawn(
     actors::storage, std::shared_ptr<storage::log_store>{std::move(*opened)});
-  auto at_link = std::make_shared<traced_log::element_type>();
-  auto at_server = std::make_shared<traced_log::element_type>();
-  auto link2 = sys.spawn(tracing_peer, at_link);
-  auto server = sys.spawn(tracing_peer, at_server);
+  auto at_link = std::make_shared<envelope_log::element_type>();
+  auto at_server = std::make_shared<envelope_log::element_type>();
+  auto link_senders = std::make_shared<sender_log::element_type>();
+  auto server_senders = std::make_shared<sender_log::element_type>();
+  auto link2 = sys.spawn(recording_peer, at_link, link_senders);
+  auto server = sys.spawn(recording_peer, at_server, server_senders);
   self->send(store, atom::router_v, server);
   self->send(store, atom::connect_peer_v, node_id{2}, link2);
   raft::membership m;
@@ -605,18 +597,18 @@ TEST_CASE_FIXTURE(fixture, "Rule 7 at the storage: the messages that wait "
   REQUIRE(ok);
   CHECK(disk->syncs > syncs); // Durable before anything left.
   REQUIRE(at_link->size() == 1);
-  CHECK(at_link->front().first == server.address());
-  CHECK(at_link->front().second == ack_to(node_id{2}));
+  CHECK(link_senders->front() == server.address());
+  CHECK(at_link->front() == ack_to(node_id{2}));
   REQUIRE(at_server->size() == 1);
-  CHECK(at_server->front().first == server.address());
-  CHECK(at_server->front().second.msg.to == node_id{3});
+  CHECK(server_senders->front() == server.address());
+  CHECK(at_server->front().msg.to == node_id{3});
   // A lost link: the server gets the message, to drop or reroute.
   self->send(store, atom::connect_peer_v, node_id{2}, peer_actor{});
   REQUIRE(ask<atom::persisted>(0, store, atom::persist_v, write(2),
                                std::vector<envelope>{ack_to(node_id{2})}));
   CHECK(at_link->size() == 1);
   REQUIRE(at_server->size() == 2);
-  CHECK(at_server->back().second.msg.to == node_id{2});
+  CHECK(at_server->back().msg.to == node_id{2});
   // The fsync fails: the storage stops, and nothing leaves.
   self->send(store, atom::connect_peer_v, node_id{2}, link2);
   disk->fail_syncs = true;
