@@ -10,6 +10,7 @@ packages=(
   doctest-dev
   libyaml-cpp-dev
   clang-format python3
+  lld-16
 )
 
 missing=()
