@@ -150,6 +150,9 @@ auto inspect(Inspector& f, client_status& x) {
 struct server_extras {
   /// `host:port` of every node, for leader hints.
   std::map<node_id, std::string> addresses;
+  /// The port of this node's direct-link listener (actors/direct_link.hpp),
+  /// told to peers that ask; 0 for none.
+  std::uint16_t direct_port = 0;
 };
 
 } // namespace ees::actors

@@ -39,6 +39,7 @@ constexpr std::string_view key_kafka_bootstrap
 constexpr std::string_view key_kafka_topic
   = "ees.cluster.raft.snapshot.kafka.topic";
 constexpr std::string_view key_threads = "ees.cluster.scheduler.threads";
+constexpr std::string_view key_direct_links = "ees.cluster.raft.direct-links";
 constexpr std::string_view key_tls_certificate = "ees.cluster.tls.certificate";
 constexpr std::string_view key_tls_private_key = "ees.cluster.tls.private-key";
 constexpr std::string_view key_tls_ca_file = "ees.cluster.tls.ca-file";
@@ -56,6 +57,7 @@ constexpr std::string_view scalar_keys[] = {
   key_rpc_timeout,
   key_threshold,
   key_threads,
+  key_direct_links,
   key_store,
   key_db_url,
   key_kafka_bootstrap,
@@ -1008,6 +1010,14 @@ private:
     }
     read_uint(key_rpc_timeout, out_.rpc_timeout_ms, 10, 60000);
     read_uint(key_threads, out_.scheduler_threads, 0, 256);
+    if (auto e = find(key_direct_links); e != nullptr) {
+      auto value = trim(e->value);
+      if (value == "true" || value == "false")
+        out_.direct_links = value == "true";
+      else
+        fail(key_direct_links, "must be true or false, got " + shown(value),
+             e->source);
+    }
     read_uint(key_threshold, out_.snapshot_threshold, 1,
               std::numeric_limits<std::uint64_t>::max());
   }
@@ -1235,6 +1245,7 @@ bool operator==(const node_settings& x, const node_settings& y) {
          && x.heartbeat_ms == y.heartbeat_ms && x.election_ms == y.election_ms
          && x.rpc_timeout_ms == y.rpc_timeout_ms
          && x.scheduler_threads == y.scheduler_threads
+         && x.direct_links == y.direct_links
          && x.snapshot_threshold == y.snapshot_threshold
          && x.snapshot_store == y.snapshot_store
          && x.snapshot_db_url == y.snapshot_db_url
@@ -1477,6 +1488,7 @@ std::string to_properties(const node_settings& x) {
   put(key_election, std::to_string(x.election_ms));
   put(key_rpc_timeout, std::to_string(x.rpc_timeout_ms));
   put(key_threads, std::to_string(x.scheduler_threads));
+  put(key_direct_links, x.direct_links ? "true" : "false");
   put(key_threshold, std::to_string(x.snapshot_threshold));
   put(key_store, to_string(x.snapshot_store));
   if (!x.snapshot_db_url.empty())

@@ -187,6 +187,9 @@ using server_actor = peer_actor::extend<
   caf::replies_to<atom::client, atom::subscribe, group_id, std::string,
                   client_sink_actor>::with<caf::ok_atom>,
   // Sets the node-level extras (addresses for hints, state digests).
-  caf::reacts_to<atom::configure, server_extras>>;
+  caf::reacts_to<atom::configure, server_extras>,
+  // The port of this node's direct-link listener, 0 for none (a peer's
+  // transport asks before it dials; actors/direct_link.hpp).
+  caf::replies_to<atom::direct_port>::with<std::uint16_t>>;
 
 } // namespace ees::actors

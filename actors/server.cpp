@@ -658,6 +658,7 @@ server(server_actor::stateful_pointer<server_state> self, server_config cfg,
     [self](atom::configure, server_extras& extras) {
       self->state.extras = std::move(extras);
     },
+    [self](atom::direct_port) { return self->state.extras.direct_port; },
   };
 }
 

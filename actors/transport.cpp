@@ -1,5 +1,7 @@
 #include "actors/transport.hpp"
 
+#include "actors/direct_link.hpp"
+
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/io/middleman.hpp>
@@ -45,8 +47,7 @@ void transport_state::connect(node_id id) {
         self->monitor(proxy);
         spdlog::info("n={} connected to peer {} at {}:{}", self_id.value,
                      id.value, l.endpoint.host, l.endpoint.port);
-        self->send(server, atom::connect_peer_v, id,
-                   caf::actor_cast<peer_actor>(proxy));
+        offer_link(id, gen);
       },
       [this, id, gen](caf::error& err) {
         auto j = links.find(id);
@@ -67,6 +68,61 @@ void transport_state::connect(node_id id) {
       });
 }
 
+void transport_state::offer_link(node_id id, std::uint64_t gen) {
+  auto& link = links[id];
+  auto use_basp = [this, id](peer_link& l) {
+    self->send(server, atom::connect_peer_v, id,
+               caf::actor_cast<peer_actor>(l.proxy));
+  };
+  if (!cfg.direct) {
+    use_basp(link);
+    return;
+  }
+  self->request(link.proxy, cfg.connect_timeout, atom::direct_port_v)
+    .then(
+      [this, id, gen, use_basp](std::uint16_t port) {
+        auto j = links.find(id);
+        if (j == links.end() || j->second.generation != gen)
+          return;
+        auto& l = j->second;
+        if (port != 0) {
+          auto dl = direct::dial(self->system(), self_id, l.endpoint.host, port,
+                                 cfg.connect_timeout, l.proxy);
+          if (dl) {
+            l.direct = std::move(*dl);
+            self->monitor(l.direct);
+            spdlog::info("n={} direct link to peer {} at {}:{}", self_id.value,
+                         id.value, l.endpoint.host, port);
+            self->send(server, atom::connect_peer_v, id,
+                       caf::actor_cast<peer_actor>(l.direct));
+            return;
+          }
+          spdlog::warn("n={} direct link to peer {} at {}:{} failed: {}; "
+                       "using BASP",
+                       self_id.value, id.value, l.endpoint.host, port,
+                       caf::to_string(dl.error()));
+        }
+        use_basp(l);
+      },
+      [this, id, gen, use_basp](caf::error& err) {
+        auto j = links.find(id);
+        if (j == links.end() || j->second.generation != gen)
+          return;
+        // A peer of an older version, or one that timed out: BASP only.
+        spdlog::warn("n={} peer {} offers no direct link ({}): using BASP",
+                     self_id.value, id.value, caf::to_string(err));
+        use_basp(j->second);
+      });
+}
+
+void transport_state::close_direct(peer_link& link) {
+  if (!link.direct)
+    return;
+  self->demonitor(link.direct);
+  self->send_exit(link.direct, caf::exit_reason::remote_link_unreachable);
+  link.direct = nullptr;
+}
+
 void transport_state::schedule_retry(peer_link& link) {
   using std::chrono::milliseconds;
   link.backoff = link.backoff.count() == 0
@@ -82,10 +138,23 @@ void transport_state::schedule_retry(peer_link& link) {
 
 void transport_state::on_down(const caf::down_msg& msg) {
   for (auto& [id, link] : links) {
+    if (link.direct && link.direct.address() == msg.source) {
+      // The BASP connection may well be fine (a stopped peer's socket
+      // buffer filled up): keep the peer, reached through BASP, until that
+      // connection is lost too; the next one dials a direct link again.
+      spdlog::warn("n={} direct link to peer {} broke ({}): using BASP",
+                   self_id.value, id.value, caf::to_string(msg.reason));
+      link.direct = nullptr;
+      if (link.proxy)
+        self->send(server, atom::connect_peer_v, id,
+                   caf::actor_cast<peer_actor>(link.proxy));
+      return;
+    }
     if (link.proxy && link.proxy.address() == msg.source) {
       spdlog::warn("n={} lost peer {} ({}): reconnecting", self_id.value,
                    id.value, caf::to_string(msg.reason));
       link.proxy = nullptr;
+      close_direct(link);
       ++link.generation;
       self->send(server, atom::connect_peer_v, id, peer_actor{});
       schedule_retry(link);

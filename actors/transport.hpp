@@ -45,6 +45,10 @@ struct transport_config {
   /// The middleman actor that connects (`connect_atom`): the OpenSSL
   /// manager's for TLS; null for the plain TCP middleman of the system.
   caf::io::middleman_actor connector;
+  /// Once a peer's BASP connection is up, dial its direct-link listener
+  /// (actors/direct_link.hpp) and hand the server that link instead; BASP
+  /// stays the fallback and the failure detector. Never with TLS.
+  bool direct = false;
 };
 
 /// One peer's connection state.
@@ -52,6 +56,8 @@ struct peer_link {
   peer_endpoint endpoint;
   /// The proxy of the peer's server while connected.
   caf::actor proxy;
+  /// The direct link to the peer while it works (`transport_config::direct`).
+  caf::actor direct;
   std::chrono::milliseconds backoff{0};
   /// Draws the jitter of this link's retries.
   splitmix64 jitter;
@@ -67,6 +73,11 @@ struct transport_state {
   static inline const char* name = "transport";
 
   void connect(node_id id);
+  /// Hands the server the link to the connected peer `id`: a direct link
+  /// when configured and the peer offers one, its BASP proxy otherwise.
+  void offer_link(node_id id, std::uint64_t generation);
+  /// Drops the direct link of `link` (its BASP connection went down).
+  void close_direct(peer_link& link);
   void schedule_retry(peer_link& link);
   void on_down(const caf::down_msg& msg);
 

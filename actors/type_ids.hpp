@@ -98,6 +98,7 @@ CAF_ADD_TYPE_ID(ees, (std::vector<ees::actors::client_call>))
 CAF_ADD_TYPE_ID(ees, (ees::actors::client_answer))
 CAF_ADD_TYPE_ID(ees, (std::vector<ees::actors::client_answer>))
 CAF_ADD_ATOM(ees, ees::atom, router, "router")
+CAF_ADD_ATOM(ees, ees::atom, direct_port, "dport")
 
 CAF_END_TYPE_ID_BLOCK(ees)
 

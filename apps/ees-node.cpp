@@ -15,6 +15,7 @@
 // Group ids: `ees.cluster.raft.groups[app]` runs as group_for_app(app) (see
 // node_common.hpp): the low 48 bits of FNV-1a-64 of the name.
 
+#include "actors/direct_link.hpp"
 #include "actors/interfaces.hpp"
 #include "actors/server.hpp"
 #include "actors/tls_plugin.hpp"
@@ -161,6 +162,22 @@ int main(int argc, char** argv) {
     for (auto& p : settings.peers)
       extras.addresses[p.id] = p.host + ":" + std::to_string(p.port);
     extras.addresses[me] = settings.listen_host + ":" + std::to_string(*port);
+    // Direct links carry Raft batches in plaintext: never with TLS.
+    std::unique_ptr<actors::direct::listener> direct;
+    if (settings.direct_links && !tls) {
+      auto started_direct = actors::direct::listener::start(
+        settings.listen_host, me,
+        caf::actor_cast<actors::peer_actor>(srv.server));
+      if (started_direct) {
+        direct = std::move(*started_direct);
+        extras.direct_port = direct->port();
+        spdlog::info("direct links on {}:{}", settings.listen_host,
+                     direct->port());
+      } else {
+        spdlog::warn("no direct links ({}): peers use BASP",
+                     caf::to_string(started_direct.error()));
+      }
+    }
     caf::anon_send(srv.server, atom::configure_v, std::move(extras));
     // Groups.
     caf::scoped_actor self{sys};
@@ -196,6 +213,7 @@ int main(int argc, char** argv) {
     tc.connect_timeout = connect_timeout;
     if (tls)
       tc.connector = tls_api->connector(sys);
+    tc.direct = settings.direct_links && !tls;
     for (auto& p : settings.peers)
       tc.peers.push_back(actors::peer_endpoint{p.id, p.host, p.port});
     auto net = sys.spawn(actors::transport, tc, srv.server);
@@ -212,6 +230,7 @@ int main(int argc, char** argv) {
     auto server = srv.server;
     cluster::stop_raft_server(srv);
     self->wait_for(server);
+    direct.reset(); // Closes the direct links' sockets, joins their readers.
     // The actor system's destructor waits for the storage, which closes the
     // RocksDB when it exits.
   }

@@ -344,6 +344,13 @@ def scenario_main(cluster):
             env = f.read().split(b"\0")
         want = b"GLIBC_TUNABLES=glibc.malloc.tcache_count=1024"
         assert want in env, (i, [e for e in env if e.startswith(b"GLIBC")])
+    # Raft batches run over direct links to both peers (not BASP), so the
+    # scenarios below exercise them under kill -9 and SIGSTOP.
+    for i in nodes:
+        cluster.wait_until(
+            lambda i=i: all(f"direct link to peer {j} at" in
+                            cluster.log_text(i) for j in nodes if j != i),
+            10, lambda i=i: f"node {i}'s direct links to both peers")
 
     # (a) 10,000 commands, equal state hashes.
     rc, res = cluster.bench(1, "orders", 10000, 64, "a")
@@ -586,6 +593,10 @@ def scenario_tls(cluster):
             f"node {i} connected to the rogue node 3"
     assert "connected to peer" not in cluster.log_text(3), \
         "the rogue node 3 connected to a peer"
+    # Direct links are plaintext: never with TLS.
+    for i in [1, 2, 3]:
+        assert "direct link" not in cluster.log_text(i), \
+            f"node {i} opened a direct link under TLS"
     assert re.search(r"connect to peer [12] at \S+ failed",
                      cluster.log_text(3)), "node 3 logged no refused connect"
     # Nor does a client without the right certificate, or without TLS, get

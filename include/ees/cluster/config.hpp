@@ -27,6 +27,9 @@
 //   ees.cluster.raft.rpc-timeout-ms      10..60000 [1000]
 //   ees.cluster.scheduler.threads        CAF worker threads, 0..256; 0 is
 //                                        half the cores, at least 2 [0]
+//   ees.cluster.raft.direct-links        true | false [true]: Raft batches
+//                                        between nodes over direct TCP
+//                                        links (never with TLS)
 //   ees.cluster.raft.snapshot.threshold  fewest log entries between
 //                                        snapshots, > 0 [10000]; the log
 //                                        must also have grown as large as
@@ -207,6 +210,10 @@ struct node_settings {
   /// `ees.cluster.scheduler.threads`: CAF worker threads; 0 is half the
   /// cores, at least two (apps/node_common.hpp).
   std::uint32_t scheduler_threads = 0;
+  /// `ees.cluster.raft.direct-links`: send Raft batches to peers over a
+  /// TCP connection of their own, written by the sending thread
+  /// (actors/direct_link.hpp); BASP otherwise, and always with TLS.
+  bool direct_links = true;
   /// `ees.cluster.raft.snapshot.threshold`: the fewest applied entries
   /// between snapshots; a group also waits until the log since its last
   /// snapshot is at least as large as that snapshot (bytes).

@@ -134,6 +134,7 @@ TEST_CASE("every key from a properties file") {
                           "ees.cluster.raft.election-ms=500\n"
                           "ees.cluster.raft.rpc-timeout-ms=750\n"
                           "ees.cluster.scheduler.threads=3\n"
+                          "ees.cluster.raft.direct-links=false\n"
                           "ees.cluster.raft.snapshot.threshold=123456\n"
                           "ees.cluster.raft.snapshot.store=kafka-ktable\n"
                           "ees.cluster.raft.snapshot.db.url=pg://db/ees\n"
@@ -167,6 +168,7 @@ TEST_CASE("every key from a properties file") {
   CHECK(s.election_ms == 500);
   CHECK(s.rpc_timeout_ms == 750);
   CHECK(s.scheduler_threads == 3);
+  CHECK_FALSE(s.direct_links);
   CHECK(s.snapshot_threshold == 123456);
   CHECK(s.snapshot_store == snapshot_store_kind::kafka_ktable);
   CHECK(s.snapshot_db_url == "pg://db/ees");
@@ -198,6 +200,7 @@ TEST_CASE("every key from a properties file") {
                             "      heartbeat-ms: 50\n"
                             "      election-ms: 500\n"
                             "      rpc-timeout-ms: 750\n"
+                            "      direct-links: false\n"
                             "      snapshot:\n"
                             "        threshold: 123456\n"
                             "        store: kafka-ktable\n"
@@ -265,6 +268,7 @@ TEST_CASE("defaults") {
   CHECK(res->election_ms == 1000);
   CHECK(res->rpc_timeout_ms == 1000);
   CHECK(res->scheduler_threads == 0);
+  CHECK(res->direct_links);
   CHECK(res->snapshot_threshold == 10000);
   CHECK(res->snapshot_store == snapshot_store_kind::file);
   CHECK(res->peers.empty());
@@ -387,6 +391,8 @@ TEST_CASE("every bad value is an error naming its key") {
                "ees.cluster.raft.rpc-timeout-ms", "'1s'");
   expect_error({"ees.cluster.scheduler.threads=257"},
                "ees.cluster.scheduler.threads", "between 0 and 256");
+  expect_error({"ees.cluster.raft.direct-links=yes"},
+               "ees.cluster.raft.direct-links", "true or false, got 'yes'");
   expect_error({"ees.cluster.raft.snapshot.threshold=0"},
                "ees.cluster.raft.snapshot.threshold", ">= 1, got 0");
   // snapshot store
@@ -760,6 +766,7 @@ TEST_CASE("to_properties round-trips through the parser") {
   x.election_ms = 30;
   x.rpc_timeout_ms = 60000;
   x.scheduler_threads = 256;
+  x.direct_links = false;
   x.snapshot_threshold = 18446744073709551615ull;
   x.snapshot_store = snapshot_store_kind::db;
   x.snapshot_db_url = "postgresql://u:p@db:5432/ees?ssl=true#x";
