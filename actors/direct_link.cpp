@@ -22,6 +22,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 namespace ees::actors::direct {
@@ -54,6 +55,12 @@ bool read_exact(int fd, char* out, std::size_t n) {
     }
   }
   return true;
+}
+
+/// Bounds each blocking read on `fd` (0: no bound).
+void set_read_timeout(int fd, std::chrono::seconds t) {
+  timeval tv{static_cast<time_t>(t.count()), 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
 void set_nodelay(int fd) {
@@ -303,6 +310,12 @@ void listener::accept_loop() {
       return;
     }
     reap();
+    if (connections_.size() >= max_connections) {
+      spdlog::warn("n={} direct links: {} connections open, refusing one more",
+                   self_.value, connections_.size());
+      ::close(fd);
+      continue;
+    }
     set_nodelay(fd);
     connection c;
     c.fd = fd;
@@ -331,6 +344,8 @@ void listener::reap() {
 
 void listener::read_loop(int fd) {
   pthread_setname_np(pthread_self(), "ees.link.read");
+  // A connection that never says hello must not hold its thread forever.
+  set_read_timeout(fd, hello_timeout);
   char hello[hello_size];
   if (!read_exact(fd, hello, hello_size))
     return;
@@ -339,6 +354,7 @@ void listener::read_loop(int fd) {
     spdlog::warn("n={} direct link: bad hello, connection closed", self_.value);
     return;
   }
+  set_read_timeout(fd, std::chrono::seconds{0});
   std::vector<char> payload;
   for (;;) {
     char header[4];

@@ -55,6 +55,11 @@ inline constexpr std::uint32_t max_payload = 64u << 20;
 /// partitioned): beyond them it breaks, and the transport falls back to
 /// BASP, which queues without bound as before.
 inline constexpr std::size_t max_backlog = 8u << 20;
+/// Connections a listener serves at once (a cluster needs one per peer and
+/// a few more while peers reconnect); more are closed at once.
+inline constexpr std::size_t max_connections = 64;
+/// How long a new connection may take to send its hello.
+inline constexpr std::chrono::seconds hello_timeout{5};
 
 /// The frame of `batch`: length prefix and payload; empty if the batch
 /// cannot be serialized or exceeds `max_payload`.

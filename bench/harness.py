@@ -759,12 +759,15 @@ def write_plot(path, results):
     def runs(s, prefix):
         return [r for r in results["systems"][s]["runs"] if r["label"].startswith(prefix)]
 
-    for s in ok:
+    for k, s in enumerate(ok):
+        # One colour per system in every panel (the bar charts' order).
+        color = f"C{k}"
         w1 = [r for r in runs(s, "W1") if r["ops"] > 0]
         xs = [r["concurrency"] for r in w1]
-        ax[0][0].plot(xs, [r["throughput"] for r in w1], marker="o", label=s)
-        ax[0][1].plot(xs, [r["p50_ms"] for r in w1], marker="o", label=f"{s} p50")
-        ax[0][1].plot(xs, [r["p99_ms"] for r in w1], marker="x", linestyle="--", label=f"{s} p99")
+        ax[0][0].plot(xs, [r["throughput"] for r in w1], marker="o", color=color, label=s)
+        ax[0][1].plot(xs, [r["p50_ms"] for r in w1], marker="o", color=color, label=f"{s} p50")
+        ax[0][1].plot(xs, [r["p99_ms"] for r in w1], marker="x", linestyle="--", color=color,
+                      label=f"{s} p99")
     for a, t, yl in ((ax[0][0], "W1 writes: throughput", "ops/s"),
                      (ax[0][1], "W1 writes: latency", "ms")):
         a.set_title(t)

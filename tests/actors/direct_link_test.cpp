@@ -54,7 +54,7 @@ struct real_system {
   real_system() : sys{configure(cfg)} {}
 };
 
-/// A TCP connection to 127.0.0.1:port whose reads give up after 5 s.
+/// A TCP connection to 127.0.0.1:port whose reads give up after 10 s.
 int raw_connect(std::uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   REQUIRE(fd >= 0);
@@ -63,7 +63,7 @@ int raw_connect(std::uint16_t port) {
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
-  timeval tv{5, 0};
+  timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   return fd;
 }
@@ -175,8 +175,8 @@ TEST_CASE("direct link: batches reach the peer's server, other messages go "
   caf::anon_send(link, batch); // A dead link drops what it is sent.
 }
 
-TEST_CASE("direct link listener: a bad hello, an oversize or a malformed "
-          "frame closes the connection and delivers nothing of it") {
+TEST_CASE("direct link listener: a bad hello, no hello, an oversize or a "
+          "malformed frame closes the connection and delivers nothing of it") {
   real_system rs;
   caf::scoped_actor server{rs.sys};
   auto l = direct::listener::start("127.0.0.1", node_id{2},
@@ -191,6 +191,13 @@ TEST_CASE("direct link listener: a bad hello, an oversize or a malformed "
     hello[1] ^= 0x40;
     raw_send(fd, hello);
     raw_send(fd, frame);
+    CHECK(closed_by_peer(fd));
+    ::close(fd);
+    CHECK(server->mailbox().empty());
+  }
+  SUBCASE("no hello within hello_timeout") {
+    int fd = raw_connect(port);
+    raw_send(fd, {'E', 'E'});
     CHECK(closed_by_peer(fd));
     ::close(fd);
     CHECK(server->mailbox().empty());
