@@ -73,10 +73,17 @@ void raw_send(int fd, const std::vector<char>& bytes) {
           == static_cast<ssize_t>(bytes.size()));
 }
 
-/// True once the listener closed the connection (end of stream).
-bool closed_by_peer(int fd) {
+/// Connects to the listener on `port`, sends `chunks` and reports whether
+/// the listener then closed the connection (end of stream within 10 s).
+bool closed_after(std::uint16_t port,
+                  const std::vector<std::vector<char>>& chunks) {
+  int fd = raw_connect(port);
+  for (const auto& chunk : chunks)
+    raw_send(fd, chunk);
   char c;
-  return ::recv(fd, &c, 1, 0) == 0;
+  bool closed = ::recv(fd, &c, 1, 0) == 0;
+  ::close(fd);
+  return closed;
 }
 
 } // namespace
@@ -185,41 +192,28 @@ TEST_CASE("direct link listener: a bad hello, no hello, an oversize or a "
   auto port = (*l)->port();
   auto frame = direct::encode_frame(sample_batch());
 
+  auto hello = direct::encode_hello(node_id{1});
   SUBCASE("wrong magic") {
-    int fd = raw_connect(port);
-    auto hello = direct::encode_hello(node_id{1});
-    hello[1] ^= 0x40;
-    raw_send(fd, hello);
-    raw_send(fd, frame);
-    CHECK(closed_by_peer(fd));
-    ::close(fd);
+    auto bad = hello;
+    bad[1] ^= 0x40;
+    CHECK(closed_after(port, {bad, frame}));
     CHECK(server->mailbox().empty());
   }
   SUBCASE("no hello within hello_timeout") {
-    int fd = raw_connect(port);
-    raw_send(fd, {'E', 'E'});
-    CHECK(closed_by_peer(fd));
-    ::close(fd);
+    CHECK(closed_after(port, {{'E', 'E'}}));
     CHECK(server->mailbox().empty());
   }
   SUBCASE("a length above max_payload") {
-    int fd = raw_connect(port);
-    raw_send(fd, direct::encode_hello(node_id{1}));
     auto n = direct::max_payload + 1;
-    raw_send(fd, {static_cast<char>(n & 0xFF), static_cast<char>(n >> 8 & 0xFF),
-                  static_cast<char>(n >> 16 & 0xFF),
-                  static_cast<char>(n >> 24 & 0xFF)});
-    CHECK(closed_by_peer(fd));
-    ::close(fd);
+    CHECK(closed_after(
+      port, {hello,
+             {static_cast<char>(n & 0xFF), static_cast<char>(n >> 8 & 0xFF),
+              static_cast<char>(n >> 16 & 0xFF),
+              static_cast<char>(n >> 24 & 0xFF)}}));
     CHECK(server->mailbox().empty());
   }
   SUBCASE("a good frame, then garbage: the good one arrives, no more") {
-    int fd = raw_connect(port);
-    raw_send(fd, direct::encode_hello(node_id{1}));
-    raw_send(fd, frame);
-    raw_send(fd, {3, 0, 0, 0, 'a', 'b', 'c'});
-    CHECK(closed_by_peer(fd));
-    ::close(fd);
+    CHECK(closed_after(port, {hello, frame, {3, 0, 0, 0, 'a', 'b', 'c'}}));
     int batches = 0;
     while (!server->mailbox().empty())
       server->receive([&](std::vector<envelope>&) { ++batches; });
