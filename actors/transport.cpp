@@ -101,6 +101,7 @@ void transport_state::offer_link(node_id id, std::uint64_t gen) {
                        "using BASP",
                        self_id.value, id.value, l.endpoint.host, port,
                        caf::to_string(dl.error()));
+          redial_later(id, gen);
         }
         use_basp(l);
       },
@@ -108,11 +109,19 @@ void transport_state::offer_link(node_id id, std::uint64_t gen) {
         auto j = links.find(id);
         if (j == links.end() || j->second.generation != gen)
           return;
-        // A peer of an older version, or one that timed out: BASP only.
         spdlog::warn("n={} peer {} offers no direct link ({}): using BASP",
                      self_id.value, id.value, caf::to_string(err));
+        // A peer that does not know the request (an older version) never
+        // will; one that did not answer in time (stalled) is asked again.
+        if (err != caf::sec::unexpected_message)
+          redial_later(id, gen);
         use_basp(j->second);
       });
+}
+
+void transport_state::redial_later(node_id id, std::uint64_t gen) {
+  self->delayed_send(self, cfg.max_backoff, atom::retry_v, atom::direct_port_v,
+                     id, gen);
 }
 
 void transport_state::close_direct(peer_link& link) {
@@ -139,15 +148,17 @@ void transport_state::schedule_retry(peer_link& link) {
 void transport_state::on_down(const caf::down_msg& msg) {
   for (auto& [id, link] : links) {
     if (link.direct && link.direct.address() == msg.source) {
-      // The BASP connection may well be fine (a stopped peer's socket
-      // buffer filled up): keep the peer, reached through BASP, until that
-      // connection is lost too; the next one dials a direct link again.
+      // The BASP connection may well be fine (a stalled peer's socket
+      // buffer filled up): keep the peer, reached through BASP, and dial
+      // a direct link again after the longest backoff.
       spdlog::warn("n={} direct link to peer {} broke ({}): using BASP",
                    self_id.value, id.value, caf::to_string(msg.reason));
       link.direct = nullptr;
-      if (link.proxy)
+      if (link.proxy) {
         self->send(server, atom::connect_peer_v, id,
                    caf::actor_cast<peer_actor>(link.proxy));
+        redial_later(id, link.generation);
+      }
       return;
     }
     if (link.proxy && link.proxy.address() == msg.source) {
@@ -187,6 +198,14 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
       if (i == self->state.links.end() || i->second.generation != gen)
         return; // A stale timer.
       self->state.connect(id);
+    },
+    [self](atom::retry, atom::direct_port, node_id id, std::uint64_t gen) {
+      auto& st = self->state;
+      auto i = st.links.find(id);
+      if (i == st.links.end() || i->second.generation != gen || !i->second.proxy
+          || i->second.direct)
+        return; // Reconnected, lost or direct again meanwhile.
+      st.offer_link(id, gen);
     },
   };
 }

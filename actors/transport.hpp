@@ -47,7 +47,8 @@ struct transport_config {
   caf::io::middleman_actor connector;
   /// Once a peer's BASP connection is up, dial its direct-link listener
   /// (actors/direct_link.hpp) and hand the server that link instead; BASP
-  /// stays the fallback and the failure detector. Never with TLS.
+  /// stays the failure detector and the fallback while a direct link is
+  /// down (dialed again every `max_backoff`). Never with TLS.
   bool direct = false;
 };
 
@@ -76,6 +77,9 @@ struct transport_state {
   /// Hands the server the link to the connected peer `id`: a direct link
   /// when configured and the peer offers one, its BASP proxy otherwise.
   void offer_link(node_id id, std::uint64_t generation);
+  /// Dials the direct link to `id` again after the longest backoff, if the
+  /// BASP connection of `generation` is still up then and no direct link is.
+  void redial_later(node_id id, std::uint64_t generation);
   /// Drops the direct link of `link` (its BASP connection went down).
   void close_direct(peer_link& link);
   void schedule_retry(peer_link& link);
