@@ -7,6 +7,7 @@
 #include <caf/io/middleman.hpp>
 #include <caf/io/middleman_actor.hpp>
 #include <caf/node_id.hpp>
+#include <caf/spawn_options.hpp>
 #include <caf/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
@@ -70,42 +71,19 @@ void transport_state::connect(node_id id) {
 
 void transport_state::offer_link(node_id id, std::uint64_t gen) {
   auto& link = links[id];
-  auto use_basp = [this, id](peer_link& l) {
-    self->send(server, atom::connect_peer_v, id,
-               caf::actor_cast<peer_actor>(l.proxy));
-  };
-  if (!cfg.direct) {
-    use_basp(link);
+  // BASP at once; a direct link replaces it once dialed.
+  self->send(server, atom::connect_peer_v, id,
+             caf::actor_cast<peer_actor>(link.proxy));
+  if (!cfg.direct)
     return;
-  }
   self->request(link.proxy, cfg.connect_timeout, atom::direct_port_v)
     .then(
-      [this, id, gen, use_basp](std::uint16_t port) {
+      [this, id, gen](std::uint16_t port) {
         auto j = links.find(id);
-        if (j == links.end() || j->second.generation != gen)
-          return;
-        auto& l = j->second;
-        if (port != 0) {
-          auto dl = direct::dial(self->system(), self_id, l.endpoint.host, port,
-                                 cfg.connect_timeout, l.proxy);
-          if (dl) {
-            l.direct = std::move(*dl);
-            self->monitor(l.direct);
-            spdlog::info("n={} direct link to peer {} at {}:{}", self_id.value,
-                         id.value, l.endpoint.host, port);
-            self->send(server, atom::connect_peer_v, id,
-                       caf::actor_cast<peer_actor>(l.direct));
-            return;
-          }
-          spdlog::warn("n={} direct link to peer {} at {}:{} failed: {}; "
-                       "using BASP",
-                       self_id.value, id.value, l.endpoint.host, port,
-                       caf::to_string(dl.error()));
-          redial_later(id, gen);
-        }
-        use_basp(l);
+        if (j != links.end() && j->second.generation == gen && port != 0)
+          dial(id, gen, port);
       },
-      [this, id, gen, use_basp](caf::error& err) {
+      [this, id, gen](caf::error& err) {
         auto j = links.find(id);
         if (j == links.end() || j->second.generation != gen)
           return;
@@ -115,8 +93,56 @@ void transport_state::offer_link(node_id id, std::uint64_t gen) {
         // will; one that did not answer in time (stalled) is asked again.
         if (err != caf::sec::unexpected_message)
           redial_later(id, gen);
-        use_basp(j->second);
       });
+}
+
+void transport_state::dial(node_id id, std::uint64_t gen, std::uint16_t port) {
+  auto& l = links[id];
+  // The connect blocks (bounded by connect_timeout): on a thread of its
+  // own, so that a peer whose direct port drops packets cannot stall a
+  // worker of this node.
+  self->spawn<caf::detached>(
+    [me = caf::actor_cast<caf::actor>(self), id, gen, port, self_id = self_id,
+     host = l.endpoint.host, timeout = cfg.connect_timeout,
+     fallback = l.proxy](caf::event_based_actor* helper) {
+      auto dl = direct::dial(helper->system(), self_id, host, port, timeout,
+                             fallback);
+      if (dl)
+        helper->send(me, atom::direct_port_v, id, gen, port, std::move(*dl));
+      else
+        helper->send(me, atom::direct_port_v, id, gen, port,
+                     caf::to_string(dl.error()));
+      helper->quit();
+    });
+}
+
+void transport_state::on_dialed(node_id id, std::uint64_t gen,
+                                std::uint16_t port, caf::actor link) {
+  auto i = links.find(id);
+  if (i == links.end() || i->second.generation != gen || !i->second.proxy
+      || i->second.direct) {
+    // Lost or reconnected while dialing: this link is stale.
+    self->send_exit(link, caf::exit_reason::user_shutdown);
+    return;
+  }
+  auto& l = i->second;
+  l.direct = std::move(link);
+  self->monitor(l.direct);
+  spdlog::info("n={} direct link to peer {} at {}:{}", self_id.value, id.value,
+               l.endpoint.host, port);
+  self->send(server, atom::connect_peer_v, id,
+             caf::actor_cast<peer_actor>(l.direct));
+}
+
+void transport_state::on_dial_failed(node_id id, std::uint64_t gen,
+                                     std::uint16_t port,
+                                     const std::string& error) {
+  auto i = links.find(id);
+  if (i == links.end() || i->second.generation != gen)
+    return;
+  spdlog::warn("n={} direct link to peer {} at {}:{} failed: {}; using BASP",
+               self_id.value, id.value, i->second.endpoint.host, port, error);
+  redial_later(id, gen);
 }
 
 void transport_state::redial_later(node_id id, std::uint64_t gen) {
@@ -198,6 +224,14 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
       if (i == self->state.links.end() || i->second.generation != gen)
         return; // A stale timer.
       self->state.connect(id);
+    },
+    [self](atom::direct_port, node_id id, std::uint64_t gen, std::uint16_t port,
+           caf::actor& link) {
+      self->state.on_dialed(id, gen, port, std::move(link));
+    },
+    [self](atom::direct_port, node_id id, std::uint64_t gen, std::uint16_t port,
+           const std::string& error) {
+      self->state.on_dial_failed(id, gen, port, error);
     },
     [self](atom::retry, atom::direct_port, node_id id, std::uint64_t gen) {
       auto& st = self->state;

@@ -74,9 +74,16 @@ struct transport_state {
   static inline const char* name = "transport";
 
   void connect(node_id id);
-  /// Hands the server the link to the connected peer `id`: a direct link
-  /// when configured and the peer offers one, its BASP proxy otherwise.
+  /// Hands the server the BASP proxy of the connected peer `id`, then, when
+  /// configured and the peer offers one, dials a direct link to replace it.
   void offer_link(node_id id, std::uint64_t generation);
+  /// Dials the direct link to `id` (listening on `port`) on a detached
+  /// helper, which reports back with on_dialed or on_dial_failed.
+  void dial(node_id id, std::uint64_t generation, std::uint16_t port);
+  void on_dialed(node_id id, std::uint64_t generation, std::uint16_t port,
+                 caf::actor link);
+  void on_dial_failed(node_id id, std::uint64_t generation, std::uint16_t port,
+                      const std::string& error);
   /// Dials the direct link to `id` again after the longest backoff, if the
   /// BASP connection of `generation` is still up then and no direct link is.
   void redial_later(node_id id, std::uint64_t generation);
