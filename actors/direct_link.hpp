@@ -18,7 +18,8 @@
 // version, node id); then frames of a little-endian u32 payload length and
 // a payload, the caf::binary_serializer encoding of std::vector<envelope>.
 // Raft tolerates lost, duplicated and reordered messages (§5.3, §5.5), so a
-// link that breaks is dropped and the transport falls back to BASP.
+// link that breaks is dropped, and the transport falls back to BASP until
+// it has dialed a new one (actors/transport.hpp).
 #pragma once
 
 #include "actors/envelope.hpp"
