@@ -101,19 +101,26 @@ void transport_state::dial(node_id id, std::uint64_t gen, std::uint16_t port) {
   // The connect blocks (bounded by connect_timeout): on a thread of its
   // own, so that a peer whose direct port drops packets cannot stall a
   // worker of this node.
+  // The helper takes its inputs as spawn arguments, not captures: CAF
+  // 0.17.6 binds a null reference for a function actor spawned without
+  // arguments (UBSan reports it).
   self->spawn<caf::detached>(
-    [me = caf::actor_cast<caf::actor>(self), id, gen, port, self_id = self_id,
-     host = l.endpoint.host, timeout = cfg.connect_timeout,
-     fallback = l.proxy](caf::event_based_actor* helper) {
-      auto dl = direct::dial(helper->system(), self_id, host, port, timeout,
-                             fallback);
+    [](caf::event_based_actor* helper, caf::actor transport, node_id peer,
+       std::uint64_t generation, std::uint16_t peer_port, node_id from,
+       std::string host, std::chrono::milliseconds timeout,
+       caf::actor fallback) {
+      auto dl = direct::dial(helper->system(), from, host, peer_port, timeout,
+                             std::move(fallback));
       if (dl)
-        helper->send(me, atom::direct_port_v, id, gen, port, std::move(*dl));
+        helper->send(transport, atom::direct_port_v, peer, generation,
+                     peer_port, std::move(*dl));
       else
-        helper->send(me, atom::direct_port_v, id, gen, port,
-                     caf::to_string(dl.error()));
+        helper->send(transport, atom::direct_port_v, peer, generation,
+                     peer_port, caf::to_string(dl.error()));
       helper->quit();
-    });
+    },
+    caf::actor_cast<caf::actor>(self), id, gen, port, self_id, l.endpoint.host,
+    cfg.connect_timeout, l.proxy);
 }
 
 void transport_state::on_dialed(node_id id, std::uint64_t gen,
