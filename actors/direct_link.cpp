@@ -29,9 +29,15 @@ namespace ees::actors::direct {
 
 namespace {
 
-void put_le(std::vector<char>& out, std::uint64_t v, int bytes) {
+/// Writes the low `bytes` bytes of `v` little-endian at `p`.
+void set_le(char* p, std::uint64_t v, int bytes) {
   for (int i = 0; i < bytes; ++i)
-    out.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
+    p[i] = static_cast<char>((v >> (8 * i)) & 0xFF);
+}
+
+void put_le(std::vector<char>& out, std::uint64_t v, int bytes) {
+  out.resize(out.size() + static_cast<std::size_t>(bytes));
+  set_le(out.data() + out.size() - bytes, v, bytes);
 }
 
 std::uint64_t get_le(const char* p, int bytes) {
@@ -205,9 +211,7 @@ std::vector<char> encode_frame(const std::vector<envelope>& batch) {
   auto payload = buf.size() - 4;
   if (payload > max_payload)
     return {};
-  for (int i = 0; i < 4; ++i)
-    buf[static_cast<std::size_t>(i)]
-      = static_cast<char>((payload >> (8 * i)) & 0xFF);
+  set_le(buf.data(), payload, 4);
   return buf;
 }
 

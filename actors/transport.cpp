@@ -100,8 +100,7 @@ void transport_state::dial(node_id id, std::uint64_t gen, std::uint16_t port) {
   auto& l = links[id];
   // The connect blocks (bounded by connect_timeout): on a thread of its
   // own, so that a peer whose direct port drops packets cannot stall a
-  // worker of this node.
-  // The helper takes its inputs as spawn arguments, not captures: CAF
+  // worker of this node. Inputs go as spawn arguments, not captures: CAF
   // 0.17.6 binds a null reference for a function actor spawned without
   // arguments (UBSan reports it).
   self->spawn<caf::detached>(
