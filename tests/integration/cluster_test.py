@@ -73,14 +73,23 @@ LEAK_BLOCK = re.compile(
     r"allocated from:\n((?:[ \t]+#\d+ .*\n?)+)", re.M)
 ALLOCATORS = re.compile(r" in (operator new|malloc|calloc|realloc|"
                         r"aligned_alloc|posix_memalign)\b")
+# The standard library's allocation plumbing, inlined into whichever binary
+# instantiated the container: the caller below it is the allocating code.
+STD_PLUMBING = re.compile(r" in (std::__new_allocator<|std::allocator_traits<"
+                          r"|std::_Vector_base<|(void )?std::vector<"
+                          r"|__gnu_cxx::__normal_iterator<.*std::vector<)")
+# CAF's frames: its shared libraries, or templates from its headers (CAF's
+# serializers are header templates, instantiated in our binary).
+CAF_FRAME = re.compile(r"/libcaf_\w+\.so[.\d]*\+0x|/usr/include/caf/")
 
 
 def caf_only_leaks(text):
     """`text` is what a node printed after its shutdown began. Returns a
     summary if it is a complete shutdown ("stopped") followed by a
     LeakSanitizer report, no other sanitizer error, and every leaked block's
-    allocating frame (the first below operator new/malloc) lies in a
-    libcaf_*.so; otherwise None.
+    allocating frame (the first below operator new/malloc and the standard
+    library's allocation plumbing) lies in a libcaf_*.so or a CAF header
+    template; otherwise None.
 
     Why: CAF 0.17.6 can leave its own BASP state (the broker, the temporary
     actor it spawns per new node to ask for the node's spawn server, their
@@ -102,8 +111,9 @@ def caf_only_leaks(text):
     total = 0
     for _, size, frames in blocks:
         frames = [f for f in frames.splitlines() if f.strip()]
-        first = next((f for f in frames if not ALLOCATORS.search(f)), "")
-        if not re.search(r"/libcaf_\w+\.so[.\d]*\+0x", first):
+        first = next((f for f in frames if not ALLOCATORS.search(f)
+                      and not STD_PLUMBING.search(f)), "")
+        if not CAF_FRAME.search(first):
             return None
         total += int(size)
     return f"{len(blocks)} blocks, {total} bytes"
@@ -646,6 +656,18 @@ def self_test_leak_filter():
             "() /work/main/actors/server.cpp:211\n"
             "    #2 0x7f49 in caf::detail::behavior_impl::invoke() "
             "(/lib/x86_64-linux-gnu/libcaf_core.so.0.17.6+0x153b67)\n")
+    # A vector grown by CAF's header-only serializer (stop 16's report).
+    vec = (new + "    #1 0x55ab in std::__new_allocator<char>::allocate("
+           "unsigned long, void const*) /usr/include/c++/12/bits/"
+           "new_allocator.h:137\n"
+           "    #2 0x55ab in std::_Vector_base<char, std::allocator<char> >::"
+           "_M_allocate(unsigned long) /usr/include/c++/12/bits/"
+           "stl_vector.h:378\n")
+    caf_vec = (vec + "    #3 0x55ab in caf::serializer_impl<std::vector<char> "
+               ">::apply_raw(unsigned long, void*) /usr/include/caf/"
+               "serializer_impl.hpp:120\n")
+    ours_vec = (vec + "    #3 0x55ab in ees::actors::direct::encode_frame() "
+                "/work/main/actors/direct_link.cpp:210\n")
     head = ("2026-11-26 18:18:39.454 info [ees-node n=2] stopped\n\n"
             "=================================================================\n"
             "==20252==ERROR: LeakSanitizer: detected memory leaks\n\n")
@@ -659,6 +681,10 @@ def self_test_leak_filter():
          + tail, True),
         ("one block of ours", head + block("Indirect", caf)
          + block("Indirect", ours) + tail, False),
+        ("a vector CAF's serializer grew", head + block("Direct", caf)
+         + block("Indirect", caf_vec) + tail, True),
+        ("a vector our code grew", head + block("Direct", caf)
+         + block("Indirect", ours_vec) + tail, False),
         ("an ASan error", head.replace("LeakSanitizer: detected memory "
                                        "leaks", "AddressSanitizer: "
                                        "heap-use-after-free")
