@@ -2,8 +2,10 @@
 // retries with the same command, timeouts, and pushed notifications.
 #include "ees/cluster/client.hpp"
 
+#include "actors/direct_link.hpp"
 #include "actors/errors.hpp"
 #include "actors/flush_trigger.hpp"
+#include "actors/one_shot.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_clock.hpp>
@@ -62,6 +64,7 @@ struct subscription {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::cluster::pending_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ees::cluster::subscription)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::shared_ptr<ees::actors::direct::client_link>)
 
 namespace ees::cluster {
 
@@ -74,6 +77,10 @@ struct endpoint {
   std::uint16_t port = 0;
   /// Null while not connected.
   actors::server_actor server;
+  /// The direct link to the server, when it offers one and it is up.
+  std::shared_ptr<actors::direct::client_link> direct;
+  /// Counts connections: a direct link dialed for an earlier one is stale.
+  std::uint64_t generation = 0;
   bool connecting = false;
   /// Calls waiting for the connection.
   std::vector<pending_ptr> waiting;
@@ -126,6 +133,12 @@ struct client_state {
   void connect(std::size_t idx);
   void on_connected(std::size_t idx, actors::server_actor server);
   void disconnect(std::size_t idx);
+  /// Asks the server of `idx` for its direct port and dials it.
+  void offer_direct(std::size_t idx, std::uint64_t gen);
+  void on_direct(std::size_t idx, std::uint64_t gen,
+                 std::shared_ptr<actors::direct::client_link> link);
+  /// The direct link of `idx` broke: retries the calls it carried.
+  void on_direct_lost(std::size_t idx);
   void subscribe(subscription sub);
   void subscribe_at(std::size_t idx, group_id group, const std::string& owner);
   void on_event(actors::client_event& ev);
@@ -174,6 +187,10 @@ constexpr std::size_t seen_capacity = 4096;
 
 /// How often a client with subscriptions retries an unreachable server.
 constexpr auto resubscribe_interval = std::chrono::seconds{1};
+
+/// How long a client uses the CAF connection after a direct link broke
+/// before it dials again.
+constexpr auto direct_redial_interval = std::chrono::seconds{1};
 
 void client_state::call(pending_ptr p) {
   p->deadline = self->clock().now() + p->timeout;
@@ -224,9 +241,13 @@ void client_state::flush() {
   flush_pending.fired();
   auto sink = caf::actor_cast<actors::client_sink_actor>(self);
   for (auto& ep : endpoints) {
-    if (ep.server && !ep.outgoing.empty())
-      self->send(ep.server, atom::client_v, atom::calls_v,
-                 std::move(ep.outgoing), sink);
+    if (ep.server && !ep.outgoing.empty()) {
+      auto to = ep.direct
+                  ? caf::actor_cast<actors::server_actor>(ep.direct->handle())
+                  : ep.server;
+      self->send(to, atom::client_v, atom::calls_v, std::move(ep.outgoing),
+                 sink);
+    }
     ep.outgoing.clear();
   }
 }
@@ -379,6 +400,7 @@ void client_state::on_connected(std::size_t idx, actors::server_actor server) {
   auto& ep = endpoints[idx];
   ep.server = std::move(server);
   self->monitor(ep.server);
+  offer_direct(idx, ++ep.generation);
   for (auto& [key, hs] : handlers)
     subscribe_at(idx, key.first, key.second);
   auto waiting = std::move(ep.waiting);
@@ -403,6 +425,10 @@ void client_state::disconnect(std::size_t idx) {
   if (ep.server)
     self->demonitor(ep.server.address());
   ep.server = nullptr;
+  if (ep.direct)
+    self->demonitor(ep.direct->handle().address());
+  ep.direct = nullptr;
+  ++ep.generation;
   for (auto i = leaders.begin(); i != leaders.end();)
     i = i->second == idx ? leaders.erase(i) : std::next(i);
   auto waiting = std::move(ep.waiting);
@@ -458,6 +484,71 @@ void client_state::on_event(actors::client_event& ev) {
       handler(ev.payload);
 }
 
+void client_state::offer_direct(std::size_t idx, std::uint64_t gen) {
+  auto& ep = endpoints[idx];
+  // Not with TLS (a connector), nor to an in-process server.
+  if (!opts.direct_links || opts.connector || ep.host.empty() || !ep.server)
+    return;
+  self->request(ep.server, opts.attempt_timeout, atom::direct_port_v)
+    .then(
+      [this, idx, gen](std::uint16_t port) {
+        auto& ep = endpoints[idx];
+        if (port == 0 || ep.generation != gen || !ep.server)
+          return; // No direct links there (TLS, turned off), or stale.
+        // The connect blocks (bounded): on a thread of its own.
+        actors::spawn_detached_task(
+          self, [client = caf::actor_cast<caf::actor>(self), idx, gen,
+                 host = ep.host, port, timeout = opts.attempt_timeout,
+                 fallback = caf::actor_cast<caf::actor>(ep.server)](
+                  caf::event_based_actor* helper) {
+            auto link = actors::direct::client_link::dial(
+              helper->system(), gen, host, port, timeout, fallback,
+              caf::actor_cast<actors::client_sink_actor>(client));
+            // A failed dial leaves the calls on the CAF connection.
+            if (link)
+              helper->send(client, atom::direct_port_v,
+                           static_cast<std::uint64_t>(idx), gen,
+                           std::move(*link));
+            else
+              helper->send(client, atom::retry_v, atom::direct_port_v,
+                           static_cast<std::uint64_t>(idx), gen);
+          });
+      },
+      [](caf::error&) {
+        // A server without direct links (an older version): CAF only.
+      });
+}
+
+void client_state::on_direct(
+  std::size_t idx, std::uint64_t gen,
+  std::shared_ptr<actors::direct::client_link> link) {
+  if (idx >= endpoints.size())
+    return;
+  auto& ep = endpoints[idx];
+  if (ep.generation != gen || !ep.server || ep.direct)
+    return; // Stale: dropping the link closes it.
+  ep.direct = std::move(link);
+  self->monitor(ep.direct->handle());
+}
+
+void client_state::on_direct_lost(std::size_t idx) {
+  auto& ep = endpoints[idx];
+  ep.direct = nullptr;
+  // The answers to the calls in flight would have come back on the lost
+  // link: retry them (over the CAF connection) now, not at their bound.
+  // Calls sent over CAF before the link was up are among them; a retried
+  // command is applied once (its request id), a retried query is re-read.
+#ifndef EES_MUTANT_DIRECT_CALLS_WAIT
+  auto lost = take_attempts_if(
+    [idx](const attempt_record& rec) { return rec.idx == idx; });
+  for (auto& rec : lost)
+    on_failure(std::move(rec.p), idx, "disconnected", false);
+#endif // Mutant: they wait out their bound.
+  if (ep.server)
+    self->delayed_send(self, direct_redial_interval, atom::direct_port_v,
+                       static_cast<std::uint64_t>(idx), ep.generation);
+}
+
 std::optional<std::size_t>
 client_state::endpoint_for(const std::string& address) {
   for (std::size_t i = 0; i < endpoints.size(); ++i)
@@ -483,10 +574,13 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
       self->monitor(st.endpoints[i].server);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
-    for (std::size_t i = 0; i < st.endpoints.size(); ++i)
-      if (st.endpoints[i].server
-          && st.endpoints[i].server.address() == msg.source)
+    for (std::size_t i = 0; i < st.endpoints.size(); ++i) {
+      auto& ep = st.endpoints[i];
+      if (ep.direct && ep.direct->handle().address() == msg.source)
+        st.on_direct_lost(i);
+      else if (ep.server && ep.server.address() == msg.source)
         st.disconnect(i);
+    }
   });
   return {
     [self](atom::propose, pending_ptr& p) { self->state.call(std::move(p)); },
@@ -505,6 +599,23 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
       self->state.on_answers(answers);
     },
     [self](atom::flush) { self->state.flush(); },
+    [self](atom::direct_port, std::uint64_t idx, std::uint64_t gen,
+           std::shared_ptr<actors::direct::client_link>& link) {
+      self->state.on_direct(static_cast<std::size_t>(idx), gen,
+                            std::move(link));
+    },
+    [self](atom::retry, atom::direct_port, std::uint64_t idx,
+           std::uint64_t gen) {
+      // A dial failed: try again later.
+      self->delayed_send(self, direct_redial_interval, atom::direct_port_v, idx,
+                         gen);
+    },
+    [self](atom::direct_port, std::uint64_t idx, std::uint64_t gen) {
+      auto& st = self->state;
+      if (idx < st.endpoints.size() && st.endpoints[idx].generation == gen
+          && !st.endpoints[idx].direct)
+        st.offer_direct(static_cast<std::size_t>(idx), gen);
+    },
   };
 }
 

@@ -15,6 +15,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -95,16 +96,50 @@ std::string errno_text(const std::string& what) {
   return what + ": " + std::strerror(errno);
 }
 
-/// The handle `dial` returns: an actor without a mailbox whose enqueue
-/// writes batches to the socket on the caller's thread (a CAF worker of the
-/// server, or the storage thread sending acknowledgements after a write).
+/// The frame a link writes for `msg`; empty for a message it does not
+/// carry (or one too big for a frame).
+using frame_fn = std::vector<char> (*)(caf::type_erased_tuple& msg);
+
+/// Peer links: a batch of envelopes, or one envelope as a batch of one.
+std::vector<char> peer_frame(caf::type_erased_tuple& msg) {
+  if (msg.match_elements<std::vector<envelope>>())
+    return encode_frame(msg.get_as<std::vector<envelope>>(0));
+  if (msg.match_elements<envelope>())
+    return encode_frame(std::vector<envelope>{msg.get_as<envelope>(0)});
+  return {};
+}
+
+/// A client's link: its batched calls (the sink is the connection).
+std::vector<char> calls_frame(caf::type_erased_tuple& msg) {
+  if (msg.match_elements<atom::client, atom::calls, std::vector<client_call>,
+                         client_sink_actor>())
+    return encode_frame(msg.get_as<std::vector<client_call>>(2));
+  return {};
+}
+
+/// The server's side of a client's connection: the answers to its calls.
+std::vector<char> answers_frame(caf::type_erased_tuple& msg) {
+  if (msg.match_elements<atom::answers, std::vector<client_answer>>())
+    return encode_frame(msg.get_as<std::vector<client_answer>>(1));
+  return {};
+}
+
+/// The handle of a link: an actor without a mailbox whose enqueue writes
+/// the frame of what it is sent to the socket on the caller's thread (a CAF
+/// worker, or the storage thread sending acknowledgements after a write).
+/// What has no frame goes to `fallback` (dropped when it is null).
 class link_actor final : public caf::monitorable_actor {
 public:
-  link_actor(caf::actor_config& cfg, int fd, caf::actor fallback)
-    : caf::monitorable_actor(cfg), fd_(fd), fallback_(std::move(fallback)) {}
+  /// Closes `fd` when destroyed if `owns_fd`; else its owner closes it
+  /// after this link terminated (no system call touches it after that).
+  link_actor(caf::actor_config& cfg, int fd, bool owns_fd, frame_fn frame,
+             caf::actor fallback)
+    : caf::monitorable_actor(cfg), fd_(fd), owns_fd_(owns_fd), frame_(frame),
+      fallback_(std::move(fallback)) {}
 
   ~link_actor() override {
-    ::close(fd_);
+    if (owns_fd_)
+      ::close(fd_);
   }
 
   const char* name() const override {
@@ -118,13 +153,9 @@ public:
       terminate(content.get_as<caf::exit_msg>(0).reason, host);
       return;
     }
-    std::vector<char> frame;
-    if (content.match_elements<std::vector<envelope>>())
-      frame = encode_frame(content.get_as<std::vector<envelope>>(0));
-    else if (content.match_elements<envelope>())
-      frame = encode_frame({content.get_as<envelope>(0)});
+    auto frame = frame_(content);
     if (frame.empty()) {
-      // Not a batch, or too big for a frame: BASP carries it.
+      // Not for this link, or too big for a frame: BASP carries it.
       if (fallback_)
         fallback_->enqueue(std::move(what), host);
       return;
@@ -195,18 +226,106 @@ private:
 
   std::mutex write_mtx_;
   int fd_;
+  bool owns_fd_;
+  frame_fn frame_;
   std::vector<char> backlog_;
   bool broken_ = false;
   caf::actor fallback_;
 };
 
+caf::actor make_link(caf::actor_system& sys, int fd, bool owns_fd,
+                     frame_fn frame, caf::actor fallback) {
+  caf::actor_config cfg;
+  auto ptr = caf::make_actor<link_actor, caf::strong_actor_ptr>(
+    sys.next_actor_id(), sys.node(), &sys, cfg, fd, owns_fd, frame,
+    std::move(fallback));
+  return caf::actor_cast<caf::actor>(std::move(ptr));
+}
+
+/// Reads frames from `fd` until the stream ends, a frame is oversize or
+/// `deliver(payload, size)` returns false (a malformed frame); `who` names
+/// the connection in warnings.
+template <class Deliver>
+void read_frames(int fd, const std::string& who, Deliver deliver) {
+  std::vector<char> payload;
+  for (;;) {
+    char header[4];
+    if (!read_exact(fd, header, 4))
+      return;
+    auto size = static_cast<std::uint32_t>(get_le(header, 4));
+    if (size > max_payload) {
+      spdlog::warn("{}: frame of {} bytes (at most {}), connection closed", who,
+                   size, max_payload);
+      return;
+    }
+    payload.resize(size);
+    if (!read_exact(fd, payload.data(), size) || !deliver(payload.data(), size))
+      return;
+  }
+}
+
+/// Decodes one payload as `Batch`, warning about (and refusing) a
+/// malformed one.
+template <class Batch>
+std::optional<Batch> decode_or_warn(const std::string& who, const char* data,
+                                    std::size_t size) {
+  auto batch = decode_payload<Batch>(data, size);
+  if (!batch) {
+    spdlog::warn("{}: malformed frame ({}), connection closed", who,
+                 caf::to_string(batch.error()));
+    return std::nullopt;
+  }
+  return std::move(*batch);
+}
+
+/// Connects to host:port within `timeout` and sends `hello`; the socket is
+/// non-blocking, with TCP_NODELAY.
+caf::expected<int> connect_to(const std::string& host, std::uint16_t port,
+                              std::chrono::milliseconds timeout,
+                              const std::vector<char>& hello) {
+  auto addrs = resolve(host, port, false);
+  if (!addrs)
+    return addrs.error();
+  auto* a = addrs->get();
+  int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+                    a->ai_protocol);
+  if (fd < 0)
+    return caf::make_error(caf::sec::cannot_connect_to_node,
+                           errno_text("socket"));
+  auto fail = [fd](std::string what) {
+    ::close(fd);
+    return caf::make_error(caf::sec::cannot_connect_to_node, std::move(what));
+  };
+  if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
+    if (errno != EINPROGRESS)
+      return fail(errno_text("connect"));
+    pollfd p{fd, POLLOUT, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1)
+      return fail("connect: timed out");
+    int err = 0;
+    socklen_t len = sizeof(err);
+    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err != 0) {
+      errno = err;
+      return fail(errno_text("connect"));
+    }
+  }
+  set_nodelay(fd);
+  // An empty socket buffer takes 14 bytes at once.
+  if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL)
+      != static_cast<ssize_t>(hello.size()))
+    return fail(errno_text("send hello"));
+  return fd;
+}
+
 } // namespace
 
-std::vector<char> encode_frame(const std::vector<envelope>& batch) {
+template <class Batch>
+std::vector<char> encode_frame(const Batch& batch) {
   std::vector<char> buf(4);
   caf::binary_serializer sink{nullptr, buf};
   // CAF 0.17's inspectors take non-const references; saving reads only.
-  if (auto err = sink(const_cast<std::vector<envelope>&>(batch)))
+  if (auto err = sink(const_cast<Batch&>(batch)))
     return {};
   auto payload = buf.size() - 4;
   if (payload > max_payload)
@@ -215,9 +334,9 @@ std::vector<char> encode_frame(const std::vector<envelope>& batch) {
   return buf;
 }
 
-caf::expected<std::vector<envelope>> decode_payload(const char* data,
-                                                    std::size_t size) {
-  std::vector<envelope> batch;
+template <class Batch>
+caf::expected<Batch> decode_payload(const char* data, std::size_t size) {
+  Batch batch;
   caf::binary_deserializer source{nullptr, data, size};
   if (auto err = source(batch))
     return err;
@@ -228,24 +347,46 @@ caf::expected<std::vector<envelope>> decode_payload(const char* data,
   return batch;
 }
 
-std::vector<char> encode_hello(node_id self) {
+#define EES_DIRECT_BATCH(Batch)                                 \
+  template std::vector<char> encode_frame<Batch>(const Batch&); \
+  template caf::expected<Batch> decode_payload<Batch>(const char*, std::size_t);
+EES_DIRECT_BATCH(std::vector<envelope>)
+EES_DIRECT_BATCH(std::vector<client_call>)
+EES_DIRECT_BATCH(std::vector<client_answer>)
+#undef EES_DIRECT_BATCH
+
+namespace {
+
+std::vector<char> make_hello(std::uint32_t magic, std::uint64_t id) {
   std::vector<char> out;
-  put_le(out, hello_magic, 4);
+  put_le(out, magic, 4);
   put_le(out, wire_version, 2);
-  put_le(out, self.value, 8);
+  put_le(out, id, 8);
   return out;
 }
 
-std::optional<node_id> decode_hello(const char* data) {
-  if (get_le(data, 4) != hello_magic || get_le(data + 4, 2) != wire_version)
+} // namespace
+
+std::vector<char> encode_hello(node_id self) {
+  return make_hello(hello_magic, self.value);
+}
+
+std::vector<char> encode_client_hello(std::uint64_t tag) {
+  return make_hello(client_magic, tag);
+}
+
+std::optional<hello> decode_hello(const char* data) {
+  auto magic = get_le(data, 4);
+  if ((magic != hello_magic && magic != client_magic)
+      || get_le(data + 4, 2) != wire_version)
     return std::nullopt;
-  return node_id{get_le(data + 6, 8)};
+  return hello{magic == client_magic, get_le(data + 6, 8)};
 }
 
 // -- listener -----------------------------------------------------------------
 
 caf::expected<std::unique_ptr<listener>>
-listener::start(const std::string& host, node_id self, peer_actor server) {
+listener::start(const std::string& host, node_id self, server_actor server) {
   auto addrs = resolve(host, 0, true);
   if (!addrs)
     return addrs.error();
@@ -271,7 +412,8 @@ listener::start(const std::string& host, node_id self, peer_actor server) {
     new listener(fd, port, self, std::move(server))};
 }
 
-listener::listener(int fd, std::uint16_t port, node_id self, peer_actor server)
+listener::listener(int fd, std::uint16_t port, node_id self,
+                   server_actor server)
   : fd_(fd), port_(port), self_(self), server_(std::move(server)) {
   acceptor_ = std::thread{[this] {
     accept_loop();
@@ -350,39 +492,47 @@ void listener::read_loop(int fd) {
   pthread_setname_np(pthread_self(), "ees.link.read");
   // A connection that never says hello must not hold its thread forever.
   set_read_timeout(fd, hello_timeout);
-  char hello[hello_size];
-  if (!read_exact(fd, hello, hello_size))
+  char bytes[hello_size];
+  if (!read_exact(fd, bytes, hello_size))
     return;
-  auto from = decode_hello(hello);
+  auto from = decode_hello(bytes);
   if (!from) {
     spdlog::warn("n={} direct link: bad hello, connection closed", self_.value);
     return;
   }
   set_read_timeout(fd, std::chrono::seconds{0});
-  std::vector<char> payload;
-  for (;;) {
-    char header[4];
-    if (!read_exact(fd, header, 4))
-      break;
-    auto size = static_cast<std::uint32_t>(get_le(header, 4));
-    if (size > max_payload) {
-      spdlog::warn("n={} direct link from {}: frame of {} bytes (at most {}), "
-                   "connection closed",
-                   self_.value, from->value, size, max_payload);
-      break;
-    }
-    payload.resize(size);
-    if (!read_exact(fd, payload.data(), size))
-      break;
-    auto batch = decode_payload(payload.data(), size);
-    if (!batch) {
-      spdlog::warn("n={} direct link from {}: malformed frame ({}), "
-                   "connection closed",
-                   self_.value, from->value, caf::to_string(batch.error()));
-      break;
-    }
-    caf::anon_send(server_, std::move(*batch));
+  if (from->client) {
+    read_calls(fd, from->id);
+    return;
   }
+  auto who = "n=" + std::to_string(self_.value) + " direct link from "
+             + std::to_string(from->id);
+  read_frames(fd, who, [&](const char* data, std::size_t size) {
+    auto batch = decode_or_warn<std::vector<envelope>>(who, data, size);
+    if (batch)
+      caf::anon_send(caf::actor_cast<peer_actor>(server_), std::move(*batch));
+    return batch.has_value();
+  });
+}
+
+void listener::read_calls(int fd, std::uint64_t tag) {
+  auto who = "n=" + std::to_string(self_.value) + " client link "
+             + std::to_string(tag);
+  // The answers go back on this connection, written by the server's thread;
+  // the listener closes the socket only after the link terminated.
+  auto& sys = *caf::actor_cast<caf::strong_actor_ptr>(server_)->home_system;
+  auto link = make_link(sys, fd, false, answers_frame, nullptr);
+  auto sink = caf::actor_cast<client_sink_actor>(link);
+  spdlog::debug("{}: opened", who);
+  read_frames(fd, who, [&](const char* data, std::size_t size) {
+    auto calls = decode_or_warn<std::vector<client_call>>(who, data, size);
+    if (calls)
+      caf::anon_send(server_, atom::client_v, atom::calls_v, std::move(*calls),
+                     sink);
+    return calls.has_value();
+  });
+  caf::anon_send_exit(link, caf::exit_reason::user_shutdown);
+  spdlog::debug("{}: closed", who);
 }
 
 // -- dial ---------------------------------------------------------------------
@@ -391,43 +541,52 @@ caf::expected<caf::actor> dial(caf::actor_system& sys, node_id self,
                                const std::string& host, std::uint16_t port,
                                std::chrono::milliseconds timeout,
                                caf::actor fallback) {
-  auto addrs = resolve(host, port, false);
-  if (!addrs)
-    return addrs.error();
-  auto* a = addrs->get();
-  int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                    a->ai_protocol);
-  if (fd < 0)
-    return caf::make_error(caf::sec::cannot_connect_to_node,
-                           errno_text("socket"));
-  auto fail = [fd](std::string what) {
-    ::close(fd);
-    return caf::make_error(caf::sec::cannot_connect_to_node, std::move(what));
-  };
-  if (::connect(fd, a->ai_addr, a->ai_addrlen) != 0) {
-    if (errno != EINPROGRESS)
-      return fail(errno_text("connect"));
-    pollfd p{fd, POLLOUT, 0};
-    if (::poll(&p, 1, static_cast<int>(timeout.count())) != 1)
-      return fail("connect: timed out");
-    int err = 0;
-    socklen_t len = sizeof(err);
-    ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-    if (err != 0) {
-      errno = err;
-      return fail(errno_text("connect"));
-    }
-  }
-  set_nodelay(fd);
-  auto hello = encode_hello(self);
-  // An empty socket buffer takes 14 bytes at once.
-  if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL)
-      != static_cast<ssize_t>(hello.size()))
-    return fail(errno_text("send hello"));
-  caf::actor_config cfg;
-  auto ptr = caf::make_actor<link_actor, caf::strong_actor_ptr>(
-    sys.next_actor_id(), sys.node(), &sys, cfg, fd, std::move(fallback));
-  return caf::actor_cast<caf::actor>(std::move(ptr));
+  auto fd = connect_to(host, port, timeout, encode_hello(self));
+  if (!fd)
+    return fd.error();
+  return make_link(sys, *fd, true, peer_frame, std::move(fallback));
+}
+
+// -- client_link --------------------------------------------------------------
+
+caf::expected<std::shared_ptr<client_link>>
+client_link::dial(caf::actor_system& sys, std::uint64_t tag,
+                  const std::string& host, std::uint16_t port,
+                  std::chrono::milliseconds timeout, caf::actor fallback,
+                  client_sink_actor sink) {
+  auto fd = connect_to(host, port, timeout, encode_client_hello(tag));
+  if (!fd)
+    return fd.error();
+  // The reader blocks in recv: the socket's non-blocking flag is shared by
+  // both directions, so the link's writes use MSG_DONTWAIT instead.
+  ::fcntl(*fd, F_SETFL, ::fcntl(*fd, F_GETFL) & ~O_NONBLOCK);
+  auto handle = make_link(sys, *fd, true, calls_frame, std::move(fallback));
+  return std::shared_ptr<client_link>{
+    new client_link(*fd, std::move(handle), std::move(sink))};
+}
+
+client_link::client_link(int fd, caf::actor handle, client_sink_actor sink)
+  : handle_(std::move(handle)) {
+  // The reader keeps the handle (and with it the socket) alive; it ends
+  // when the connection does, and then terminates the handle so that its
+  // monitors learn the link is gone.
+  reader_ = std::thread{[fd, link = handle_, sink = std::move(sink)] {
+    pthread_setname_np(pthread_self(), "ees.link.answers");
+    read_frames(fd, "client link", [&](const char* data, std::size_t size) {
+      auto answers
+        = decode_or_warn<std::vector<client_answer>>("client link", data, size);
+      if (answers)
+        caf::anon_send(sink, atom::answers_v, std::move(*answers));
+      return answers.has_value();
+    });
+    caf::anon_send_exit(link, caf::exit_reason::remote_link_unreachable);
+  }};
+}
+
+client_link::~client_link() {
+  // The exit shuts the socket down, which ends the reader's recv.
+  caf::anon_send_exit(handle_, caf::exit_reason::user_shutdown);
+  reader_.join();
 }
 
 } // namespace ees::actors::direct

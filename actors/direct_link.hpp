@@ -1,6 +1,7 @@
-// Direct peer links: the Raft batches one server sends another, over a plain
-// TCP connection that the sending thread writes itself and one thread per
-// connection reads on the receiving node.
+// Direct links: the Raft batches one server sends another, and the calls a
+// client sends a server and their answers, over a plain TCP connection that
+// the sending thread writes itself and one thread per connection reads on
+// the receiving side.
 //
 // Why: through CAF's middleman a one-way hop hands a message from thread to
 // thread three times (sender's worker -> its middleman -> the receiver's
@@ -9,17 +10,23 @@
 // about 30 us plus its wait for a CPU (bench/README.md, "Transport round
 // trips", "Where a write's time goes").
 //
-// What stays on BASP: the connection itself (the transport dials it first
-// and treats its loss as the peer's loss), every message that is not a batch
-// of envelopes (hello, client calls), and every node with TLS on (a direct
-// link is plaintext, so it is never used then).
+// What stays on BASP: the connection itself (the transport and the client
+// dial it first and treat its loss as the server's loss), every message that
+// is not a batch of envelopes or of client calls (hello, status, subscribe,
+// pushed notifications), and everything with TLS on (a direct link is
+// plaintext, so it is never used then).
 //
-// Wire format: a connection starts with the dialer's hello (magic "EESD",
-// version, node id); then frames of a little-endian u32 payload length and
-// a payload, the caf::binary_serializer encoding of std::vector<envelope>.
+// Wire format: a connection starts with the dialer's hello: magic "EESD"
+// (a peer server), version, node id; or magic "EESC" (a client), version,
+// a tag for logs. Then frames of a little-endian u32 payload length and a
+// payload, the caf::binary_serializer encoding of std::vector<envelope>
+// (peer to peer), std::vector<client_call> (client to server) or
+// std::vector<client_answer> (server to client, on the same connection).
 // Raft tolerates lost, duplicated and reordered messages (§5.3, §5.5), so a
 // link that breaks is dropped, and the transport falls back to BASP until
-// it has dialed a new one (actors/transport.hpp).
+// it has dialed a new one (actors/transport.hpp). A client retries the calls
+// whose answers the broken link lost, as after any lost connection (their
+// commands carry request ids, so a retry never applies twice).
 #pragma once
 
 #include "actors/envelope.hpp"
@@ -43,10 +50,12 @@
 
 namespace ees::actors::direct {
 
-/// "EESD", the first four bytes a dialer sends.
+/// "EESD", the first four bytes a peer server sends.
 inline constexpr std::uint32_t hello_magic = 0x44534545;
+/// "EESC", the first four bytes a client sends.
+inline constexpr std::uint32_t client_magic = 0x43534545;
 inline constexpr std::uint16_t wire_version = 1;
-/// Size of the hello: magic (4), version (2), node id (8).
+/// Size of the hello: magic (4), version (2), node id or client tag (8).
 inline constexpr std::size_t hello_size = 14;
 /// Largest payload a reader accepts: a bigger length prefix closes the
 /// connection (a corrupt or hostile stream must not make it allocate
@@ -56,37 +65,53 @@ inline constexpr std::uint32_t max_payload = 64u << 20;
 /// partitioned): beyond them it breaks, and the transport falls back to
 /// BASP, which queues without bound as before.
 inline constexpr std::size_t max_backlog = 8u << 20;
-/// Connections a listener serves at once (a cluster needs one per peer and
-/// a few more while peers reconnect); more are closed at once.
-inline constexpr std::size_t max_connections = 64;
+/// Connections a listener serves at once, one thread each (one per peer, a
+/// few more while peers reconnect, one per client process); more are closed
+/// at once, and their dialers use BASP.
+inline constexpr std::size_t max_connections = 256;
 /// How long a new connection may take to send its hello.
 inline constexpr std::chrono::seconds hello_timeout{5};
 
 /// The frame of `batch`: length prefix and payload; empty if the batch
-/// cannot be serialized or exceeds `max_payload`.
-std::vector<char> encode_frame(const std::vector<envelope>& batch);
+/// cannot be serialized or exceeds `max_payload`. `Batch` is one of
+/// std::vector<envelope>, std::vector<client_call> and
+/// std::vector<client_answer>.
+template <class Batch>
+std::vector<char> encode_frame(const Batch& batch);
 
 /// The batch of one frame's payload; an error if it is malformed (bad
 /// encoding, trailing bytes).
-caf::expected<std::vector<envelope>> decode_payload(const char* data,
-                                                    std::size_t size);
+template <class Batch = std::vector<envelope>>
+caf::expected<Batch> decode_payload(const char* data, std::size_t size);
 
-/// The hello a dialer sends first.
+/// The hello a peer server sends first.
 std::vector<char> encode_hello(node_id self);
 
-/// The node id of a hello; nullopt if the magic or version is wrong.
-std::optional<node_id> decode_hello(const char* data);
+/// The hello a client sends first; `tag` only names it in logs.
+std::vector<char> encode_client_hello(std::uint64_t tag);
+
+/// Who said hello: a peer server or a client.
+struct hello {
+  bool client = false;
+  /// The peer's node id, or the client's tag.
+  std::uint64_t id = 0;
+};
+
+/// Who said hello; nullopt if the magic or version is wrong.
+std::optional<hello> decode_hello(const char* data);
 
 /// The receiving side: listens on `host`, port chosen by the kernel, and
 /// delivers every batch it reads to `server` (an anonymous send, so the
-/// server adopts nothing from it). Bad input (wrong hello, oversize or
-/// malformed frame) closes that connection with a warning; nothing is
-/// delivered from it. The destructor closes every socket and joins the
-/// threads; destroy it before the actor system.
+/// server adopts nothing from it). A client's calls reach the server as
+/// (atom::client, atom::calls, calls, sink), where the sink writes the
+/// server's answers back to that connection. Bad input (wrong hello,
+/// oversize or malformed frame) closes that connection with a warning;
+/// nothing more is delivered from it. The destructor closes every socket
+/// and joins the threads; destroy it before the actor system.
 class listener {
 public:
   static caf::expected<std::unique_ptr<listener>>
-  start(const std::string& host, node_id self, peer_actor server);
+  start(const std::string& host, node_id self, server_actor server);
 
   ~listener();
   listener(const listener&) = delete;
@@ -103,16 +128,17 @@ private:
     std::shared_ptr<std::atomic<bool>> done;
   };
 
-  listener(int fd, std::uint16_t port, node_id self, peer_actor server);
+  listener(int fd, std::uint16_t port, node_id self, server_actor server);
   void accept_loop();
   void read_loop(int fd);
+  void read_calls(int fd, std::uint64_t tag);
   /// Joins the readers whose connection ended (called on each accept).
   void reap();
 
   int fd_;
   std::uint16_t port_;
   node_id self_;
-  peer_actor server_;
+  server_actor server_;
   std::mutex mtx_;
   bool stopping_ = false;
   std::vector<connection> connections_;
@@ -131,5 +157,37 @@ caf::expected<caf::actor> dial(caf::actor_system& sys, node_id self,
                                const std::string& host, std::uint16_t port,
                                std::chrono::milliseconds timeout,
                                caf::actor fallback);
+
+/// A client's side of a direct link (ees::cluster::client): connects to a
+/// server's listener at host:port within `timeout` and sends the client
+/// hello. `handle()` behaves as the server for batched calls: sending it
+/// (atom::client, atom::calls, calls, sink) writes the calls' frame on the
+/// sending thread (as `dial`'s handle does, the sink is implied: the
+/// answers come back on this connection); any other message goes to
+/// `fallback` (the server's BASP proxy). A reader thread hands every batch
+/// of answers to `sink` as (atom::answers, answers). The handle terminates
+/// when the connection breaks (either side) or on an exit message; the
+/// destructor terminates it and joins the reader.
+class client_link {
+public:
+  static caf::expected<std::shared_ptr<client_link>>
+  dial(caf::actor_system& sys, std::uint64_t tag, const std::string& host,
+       std::uint16_t port, std::chrono::milliseconds timeout,
+       caf::actor fallback, client_sink_actor sink);
+
+  ~client_link();
+  client_link(const client_link&) = delete;
+  client_link& operator=(const client_link&) = delete;
+
+  const caf::actor& handle() const {
+    return handle_;
+  }
+
+private:
+  client_link(int fd, caf::actor handle, client_sink_actor sink);
+
+  caf::actor handle_;
+  std::thread reader_;
+};
 
 } // namespace ees::actors::direct

@@ -1,6 +1,7 @@
 #include "actors/transport.hpp"
 
 #include "actors/direct_link.hpp"
+#include "actors/one_shot.hpp"
 
 #include <caf/actor_cast.hpp>
 #include <caf/actor_system.hpp>
@@ -100,26 +101,21 @@ void transport_state::dial(node_id id, std::uint64_t gen, std::uint16_t port) {
   auto& l = links[id];
   // The connect blocks (bounded by connect_timeout): on a thread of its
   // own, so that a peer whose direct port drops packets cannot stall a
-  // worker of this node. Inputs go as spawn arguments, not captures: CAF
-  // 0.17.6 binds a null reference for a function actor spawned without
-  // arguments (UBSan reports it).
-  self->spawn<caf::detached>(
-    [](caf::event_based_actor* helper, caf::actor transport, node_id peer,
-       std::uint64_t generation, std::uint16_t peer_port, node_id from,
-       std::string host, std::chrono::milliseconds timeout,
-       caf::actor fallback) {
+  // worker of this node.
+  spawn_detached_task(
+    self, [transport = caf::actor_cast<caf::actor>(self), peer = id,
+           generation = gen, peer_port = port, from = self_id,
+           host = l.endpoint.host, timeout = cfg.connect_timeout,
+           fallback = l.proxy](caf::event_based_actor* helper) {
       auto dl = direct::dial(helper->system(), from, host, peer_port, timeout,
-                             std::move(fallback));
+                             fallback);
       if (dl)
         helper->send(transport, atom::direct_port_v, peer, generation,
                      peer_port, std::move(*dl));
       else
         helper->send(transport, atom::direct_port_v, peer, generation,
                      peer_port, caf::to_string(dl.error()));
-      helper->quit();
-    },
-    caf::actor_cast<caf::actor>(self), id, gen, port, self_id, l.endpoint.host,
-    cfg.connect_timeout, l.proxy);
+    });
 }
 
 void transport_state::on_dialed(node_id id, std::uint64_t gen,

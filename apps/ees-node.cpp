@@ -165,9 +165,8 @@ int main(int argc, char** argv) {
     // Direct links carry Raft batches in plaintext: never with TLS.
     std::unique_ptr<actors::direct::listener> direct;
     if (settings.direct_links && !tls) {
-      auto started_direct = actors::direct::listener::start(
-        settings.listen_host, me,
-        caf::actor_cast<actors::peer_actor>(srv.server));
+      auto started_direct
+        = actors::direct::listener::start(settings.listen_host, me, srv.server);
       if (started_direct) {
         direct = std::move(*started_direct);
         extras.direct_port = direct->port();

@@ -118,7 +118,9 @@ if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
     lazy_commit unsynced_vote; do
     stage "mutant $m is caught" mutant "$m"
   done
-  stage "mutant send_before_sync is caught" actor_mutant send_before_sync
+  for m in send_before_sync direct_calls_wait; do
+    stage "mutant $m is caught" actor_mutant "$m"
+  done
 fi
 # libFuzzer on the command decoder and the ClusterStateMachine (ASan+UBSan).
 stage "fuzz" env EES_FUZZ_SECONDS="${EES_FUZZ_SECONDS:-45}" ./scripts/fuzz.sh

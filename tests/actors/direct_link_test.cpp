@@ -5,15 +5,21 @@
 
 #include "actors/direct_link.hpp"
 #include "actors/type_ids.hpp"
+#include "ees/cluster/client.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/io/middleman.hpp>
+#include <caf/monitorable_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
 #include <chrono>
+#include <future>
 #include <netinet/in.h>
+#include <set>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,6 +46,25 @@ std::vector<envelope> sample_batch() {
   return {envelope{group_id{7}, a, ""}, envelope{group_id{8}, h, "x"}};
 }
 
+std::vector<client_call> sample_calls() {
+  return {client_call{1, group_id{7}, false, 0, "put"},
+          client_call{2, group_id{8}, true, 2, std::string(300, 'q')}};
+}
+
+std::vector<client_answer> sample_answers() {
+  client_answer a;
+  a.id = 1;
+  a.reply.ok = true;
+  a.reply.value = "done";
+  a.reply.applied = log_index{9};
+  client_answer b;
+  b.id = 2;
+  b.reply.error = "not_leader";
+  b.reply.leader = node_id{3};
+  b.reply.leader_address = "127.0.0.1:7003";
+  return {a, b};
+}
+
 struct real_system {
   caf::actor_system_config cfg;
   caf::actor_system sys;
@@ -48,11 +73,50 @@ struct real_system {
     cfg.set("logger.file-verbosity", caf::atom("quiet"))
       .set("logger.console-verbosity", caf::atom("quiet"));
     cfg.add_message_types<caf::id_block::ees>();
+    cfg.load<caf::io::middleman>();
     return cfg;
   }
 
   real_system() : sys{configure(cfg)} {}
 };
+
+/// What name the actor behind `sink` has: "direct_link" for the server's
+/// side of a client's direct link.
+std::string sink_name(const client_sink_actor& sink) {
+  auto* a = dynamic_cast<caf::monitorable_actor*>(
+    caf::actor_cast<caf::abstract_actor*>(sink));
+  return a != nullptr ? a->name() : "";
+}
+
+/// A server for a client's calls only: offers `port` as its direct port,
+/// tells `observer` (atom::calls, payload, sink name) of every call and
+/// answers it with its payload, except the first call of "hold-once",
+/// which it never answers.
+caf::behavior calls_server(caf::event_based_actor* self, caf::actor observer) {
+  auto port = std::make_shared<std::uint16_t>(0);
+  auto held = std::make_shared<std::set<std::string>>();
+  return {
+    [port](atom::configure, std::uint16_t p) { *port = p; },
+    [port](atom::direct_port) { return *port; },
+    [self, observer, held](atom::client, atom::calls,
+                           std::vector<client_call>& calls,
+                           client_sink_actor& sink) {
+      std::vector<client_answer> answers;
+      for (auto& call : calls) {
+        self->send(observer, atom::calls_v, call.payload, sink_name(sink));
+        if (call.payload == "hold-once" && held->insert(call.payload).second)
+          continue;
+        client_answer a;
+        a.id = call.id;
+        a.reply.ok = true;
+        a.reply.value = call.payload;
+        answers.push_back(std::move(a));
+      }
+      if (!answers.empty())
+        self->send(sink, atom::answers_v, std::move(answers));
+    },
+  };
+}
 
 /// A TCP connection to 127.0.0.1:port whose reads give up after 10 s.
 int raw_connect(std::uint16_t port) {
@@ -107,13 +171,39 @@ TEST_CASE("direct link wire: a batch round-trips through its frame; "
 
   auto hello = direct::encode_hello(node_id{9});
   REQUIRE(hello.size() == direct::hello_size);
-  CHECK(direct::decode_hello(hello.data()) == node_id{9});
+  auto said = direct::decode_hello(hello.data());
+  REQUIRE(said);
+  CHECK_FALSE(said->client);
+  CHECK(said->id == 9);
+  auto client_hello = direct::encode_client_hello(77);
+  REQUIRE(client_hello.size() == direct::hello_size);
+  said = direct::decode_hello(client_hello.data());
+  REQUIRE(said);
+  CHECK(said->client);
+  CHECK(said->id == 77);
   auto bad_magic = hello;
   bad_magic[0] ^= 1;
   CHECK_FALSE(direct::decode_hello(bad_magic.data()));
   auto bad_version = hello;
   bad_version[4] ^= 1;
   CHECK_FALSE(direct::decode_hello(bad_version.data()));
+
+  // A client's calls and a server's answers round-trip too.
+  auto calls = sample_calls();
+  auto calls_frame = direct::encode_frame(calls);
+  REQUIRE(calls_frame.size() > 4);
+  auto calls_back = direct::decode_payload<std::vector<client_call>>(
+    calls_frame.data() + 4, calls_frame.size() - 4);
+  REQUIRE(calls_back);
+  CHECK(*calls_back == calls);
+  CHECK_FALSE(direct::decode_payload<std::vector<client_call>>(
+    calls_frame.data() + 4, calls_frame.size() - 5));
+  auto answers = sample_answers();
+  auto answers_frame = direct::encode_frame(answers);
+  auto answers_back = direct::decode_payload<std::vector<client_answer>>(
+    answers_frame.data() + 4, answers_frame.size() - 4);
+  REQUIRE(answers_back);
+  CHECK(*answers_back == answers);
 
   // A batch larger than a frame may be (a big snapshot) has no frame: the
   // link hands it to BASP.
@@ -129,7 +219,7 @@ TEST_CASE("direct link: batches reach the peer's server, other messages go "
   caf::scoped_actor fallback{rs.sys};
   caf::scoped_actor watcher{rs.sys};
   auto l = direct::listener::start("127.0.0.1", node_id{2},
-                                   caf::actor_cast<peer_actor>(server));
+                                   caf::actor_cast<server_actor>(server));
   REQUIRE(l);
   auto listener = std::move(*l);
   REQUIRE(listener->port() != 0);
@@ -187,7 +277,7 @@ TEST_CASE("direct link listener: a bad hello, no hello, an oversize or a "
   real_system rs;
   caf::scoped_actor server{rs.sys};
   auto l = direct::listener::start("127.0.0.1", node_id{2},
-                                   caf::actor_cast<peer_actor>(server));
+                                   caf::actor_cast<server_actor>(server));
   REQUIRE(l);
   auto port = (*l)->port();
   auto frame = direct::encode_frame(sample_batch());
@@ -219,4 +309,151 @@ TEST_CASE("direct link listener: a bad hello, no hello, an oversize or a "
       server->receive([&](std::vector<envelope>&) { ++batches; });
     CHECK(batches == 1);
   }
+}
+
+TEST_CASE("client link: calls reach the server with a sink that writes the "
+          "answers back; other messages go to the fallback; the link ends "
+          "with the server's listener") {
+  real_system rs;
+  caf::scoped_actor server{rs.sys};
+  caf::scoped_actor fallback{rs.sys};
+  caf::scoped_actor client{rs.sys};
+  caf::scoped_actor watcher{rs.sys};
+  auto l = direct::listener::start("127.0.0.1", node_id{2},
+                                   caf::actor_cast<server_actor>(server));
+  REQUIRE(l);
+  auto listener = std::move(*l);
+  auto dialed
+    = direct::client_link::dial(rs.sys, 5, "127.0.0.1", listener->port(),
+                                1000ms, caf::actor_cast<caf::actor>(fallback),
+                                caf::actor_cast<client_sink_actor>(client));
+  REQUIRE(dialed);
+  auto link = *dialed;
+  watcher->monitor(link->handle());
+  auto as_server = caf::actor_cast<server_actor>(link->handle());
+
+  auto calls = sample_calls();
+  for (int round = 0; round < 3; ++round) {
+    // The sink sent along is the client's own; the server gets the link's.
+    caf::anon_send(as_server, atom::client_v, atom::calls_v, calls,
+                   caf::actor_cast<client_sink_actor>(client));
+    client_sink_actor sink;
+    server->receive(
+      [&](atom::client, atom::calls, std::vector<client_call>& got,
+          client_sink_actor& s) {
+        CHECK(got == calls);
+        sink = s;
+      },
+      caf::after(5s) >> [] {});
+    REQUIRE(sink);
+    CHECK(sink_name(sink) == "direct_link");
+    caf::anon_send(sink, atom::answers_v, sample_answers());
+    bool answered = false;
+    client->receive(
+      [&](atom::answers, std::vector<client_answer>& got) {
+        CHECK(got == sample_answers());
+        answered = true;
+      },
+      caf::after(5s) >> [] {});
+    CHECK(answered);
+  }
+  // Anything else goes to BASP.
+  caf::anon_send(as_server, atom::direct_port_v);
+  bool asked = false;
+  fallback->receive([&](atom::direct_port) { asked = true; },
+                    caf::after(5s) >> [] {});
+  CHECK(asked);
+
+  // The server side closes: the reader sees the end and terminates the
+  // handle, whose monitors learn it without sending anything.
+  listener.reset();
+  bool down = false;
+  watcher->receive([&](caf::down_msg&) { down = true; },
+                   caf::after(10s) >> [] {});
+  CHECK(down);
+}
+
+TEST_CASE("client link listener: a malformed calls frame closes the "
+          "connection and delivers nothing more") {
+  real_system rs;
+  caf::scoped_actor server{rs.sys};
+  auto l = direct::listener::start("127.0.0.1", node_id{2},
+                                   caf::actor_cast<server_actor>(server));
+  REQUIRE(l);
+  auto good = direct::encode_frame(sample_calls());
+  // An envelope batch is no batch of calls.
+  auto wrong_type = direct::encode_frame(sample_batch());
+  CHECK(closed_after((*l)->port(),
+                     {direct::encode_client_hello(1), good, wrong_type, good}));
+  int batches = 0;
+  while (!server->mailbox().empty())
+    server->receive([&](atom::client, atom::calls, std::vector<client_call>&,
+                        client_sink_actor&) { ++batches; });
+  CHECK(batches == 1);
+}
+
+TEST_CASE("a client sends its calls over the server's direct link and, when "
+          "the link breaks, retries the calls it carried over CAF") {
+  real_system rs;
+  caf::scoped_actor observer{rs.sys};
+  auto srv = rs.sys.spawn(calls_server, caf::actor_cast<caf::actor>(observer));
+  // Ends the server however the test ends (the system waits for it).
+  std::shared_ptr<void> stop_srv{nullptr, [srv](void*) {
+                                   caf::anon_send_exit(
+                                     srv, caf::exit_reason::user_shutdown);
+                                 }};
+  auto basp_port = rs.sys.middleman().publish(srv, 0, "127.0.0.1");
+  REQUIRE(basp_port);
+  auto l = direct::listener::start("127.0.0.1", node_id{1},
+                                   caf::actor_cast<server_actor>(srv));
+  REQUIRE(l);
+  auto listener = std::move(*l);
+  caf::anon_send(srv, atom::configure_v, listener->port());
+  cluster::client_options opts;
+  opts.endpoints.push_back("127.0.0.1:" + std::to_string(*basp_port));
+  // Long bounds: a lost call must be retried when the link breaks, not
+  // when its attempt times out.
+  opts.timeout = 60s;
+  opts.attempt_timeout = 30s;
+  cluster::client c{rs.sys, opts};
+  // Where the call with `payload` arrived: the server's sink names it.
+  auto arrived = [&](const std::string& payload) {
+    std::string via;
+    for (int i = 0; i < 10 && via.empty(); ++i)
+      observer->receive(
+        [&](atom::calls, std::string& p, std::string& name) {
+          if (p == payload)
+            via = name;
+        },
+        caf::after(5s) >> [] {});
+    return via;
+  };
+
+  // The first calls may go over CAF while the link is being dialed.
+  bool direct = false;
+  for (int i = 0; i < 200 && !direct; ++i) {
+    auto payload = "p" + std::to_string(i);
+    auto res = c.submit(group_id{1}, payload);
+    REQUIRE_MESSAGE(res.ok, res.error);
+    CHECK(res.value == payload);
+    direct = arrived(payload) == "direct_link";
+  }
+  REQUIRE(direct);
+
+  // A call in flight on the link when it breaks is retried over CAF.
+  auto held = std::make_shared<std::promise<cluster::client_result>>();
+  auto result = held->get_future();
+  c.submit_async(group_id{1}, "hold-once", [held](cluster::client_result r) {
+    held->set_value(std::move(r));
+  });
+  REQUIRE(arrived("hold-once") == "direct_link");
+  listener.reset();
+  // Retried when the link broke: long before the attempt's bound of 30 s.
+  REQUIRE(result.wait_for(15s) == std::future_status::ready);
+  auto second = arrived("hold-once");
+  CHECK(second != "");
+  CHECK(second != "direct_link");
+  auto res = result.get();
+  CHECK_MESSAGE(res.ok, res.error);
+  CHECK(res.attempts == 2);
 }

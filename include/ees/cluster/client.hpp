@@ -50,6 +50,13 @@ struct client_options {
   /// Who dials the endpoints: null for the system's middleman (plain TCP);
   /// `sys.openssl_manager().actor_handle()` for TLS (docs/tls.md).
   caf::io::middleman_actor connector;
+  /// Send calls and receive their answers over a direct link to each server
+  /// that offers one (actors/direct_link.hpp: one thread hand-off less each
+  /// way than CAF's middleman). The CAF connection stays the failure
+  /// detector and carries everything else; calls fall back to it while a
+  /// link is down. Never used with a `connector` (TLS): the link is
+  /// plaintext.
+  bool direct_links = true;
 };
 
 /// The outcome of one call.
