@@ -11,8 +11,9 @@
 #
 # Environment: CS (concurrencies, default "1 64 256"), WS (workloads, default
 # "put"; e.g. "put get lock"), DUR (seconds per run, default 4), FILL (keys,
-# default 1000), LOADGEN (default build/bench/ees_loadgen), EXTRA (config
-# lines added to every node's properties). Nodes are stopped by PID, also on
+# default 1000), LOADGEN (default build/bench/ees_loadgen), ARGS_A / ARGS_B
+# (extra load generator arguments of side A / B, e.g. "--direct-links 0"),
+# EXTRA (config lines added to every node's properties). Nodes are stopped by PID, also on
 # failure or Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,8 +40,8 @@ cpu_ticks() { # user + sys clock ticks of the running nodes
   echo "$sum"
 }
 
-run_cluster() { # $1 label, $2 node binary
-  local label=$1 node=$2 i
+run_cluster() { # $1 label, $2 node binary, $3 extra load generator arguments
+  local label=$1 node=$2 args=$3 i
   read -r P1 P2 P3 < <(free_ports)
   local ports=("$P1" "$P2" "$P3")
   for i in 1 2 3; do
@@ -61,8 +62,9 @@ run_cluster() { # $1 label, $2 node binary
   for w in ${WS:-put}; do
     for c in ${CS:-1 64 256}; do
       c0=$(cpu_ticks)
+      # shellcheck disable=SC2086
       out=$("$LOADGEN" --endpoints "$endpoints" --workload "$w" \
-        --concurrency "$c" --duration-s "${DUR:-4}")
+        --concurrency "$c" --duration-s "${DUR:-4}" $args)
       c1=$(cpu_ticks)
       python3 -c '
 import json, os, sys
@@ -84,6 +86,6 @@ print("%s %s c=%d ops/s=%.0f p50=%.2fms p99=%.2fms cpu_us_per_op=%.0f" % (
 }
 
 for ((round = 1; round <= PAIRS; ++round)); do
-  run_cluster A "$A"
-  run_cluster B "$B"
+  run_cluster A "$A" "${ARGS_A:-}"
+  run_cluster B "$B" "${ARGS_B:-}"
 done

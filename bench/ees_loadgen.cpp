@@ -66,6 +66,8 @@ struct options {
   std::size_t clients = 2;
   std::chrono::milliseconds op_timeout{5000};
   double gap_ms = 100;
+  /// client_options::direct_links (an A/B of the client path).
+  bool direct_links = true;
 };
 
 double unix_now() {
@@ -523,7 +525,7 @@ int usage() {
                "put|get|lock|contended|failover-probe|fill|fill-locks|leader "
                "--concurrency N --duration-s S --value-size B [--keys K] "
                "[--clients N] [--warmup-s W] [--op-timeout-ms T] "
-               "[--gap-ms G]\n");
+               "[--gap-ms G] [--direct-links 0|1]\n");
   return 2;
 }
 
@@ -563,6 +565,8 @@ int main(int argc, char** argv) {
       o.op_timeout = std::chrono::milliseconds{std::stol(v)};
     } else if (arg == "--gap-ms") {
       o.gap_ms = std::stod(v);
+    } else if (arg == "--direct-links" && (v == "0" || v == "1")) {
+      o.direct_links = v == "1";
     } else {
       return usage();
     }
@@ -580,6 +584,7 @@ int main(int argc, char** argv) {
   co.endpoints = o.endpoints;
   co.timeout = o.op_timeout;
   co.attempt_timeout = std::min(o.op_timeout, std::chrono::milliseconds{1000});
+  co.direct_links = o.direct_links;
   if (o.workload == "leader")
     return leader(sys, o);
   if (o.workload == "contended")
