@@ -81,6 +81,10 @@ struct endpoint {
   std::shared_ptr<actors::direct::client_link> direct;
   /// Counts connections: a direct link dialed for an earlier one is stale.
   std::uint64_t generation = 0;
+  /// Subscriptions sent over CAF and not acknowledged yet. While there are
+  /// any, calls go over CAF too: a call on the direct link could overtake
+  /// the subscription and its notification (a lock grant) find no one.
+  std::size_t subscribing = 0;
   bool connecting = false;
   /// Calls waiting for the connection.
   std::vector<pending_ptr> waiting;
@@ -123,6 +127,9 @@ struct client_state {
   /// any are in flight.
   void sweep();
   void schedule_sweep();
+  /// Asks every connected server for its direct port, then again after
+  /// `keepalive_interval` while any is connected.
+  void keepalive();
   struct attempt_record;
   /// Removes and returns the attempt `id` unless the sweep gave up on it.
   std::optional<attempt_record> take_attempt(std::uint64_t id);
@@ -174,6 +181,7 @@ struct client_state {
   std::map<std::uint64_t, attempt_record> inflight;
   std::uint64_t attempt_seq = 0;
   bool sweep_scheduled = false;
+  bool keepalive_scheduled = false;
   actors::flush_trigger flush_pending;
 };
 
@@ -191,6 +199,15 @@ constexpr auto resubscribe_interval = std::chrono::seconds{1};
 /// How long a client uses the CAF connection after a direct link broke
 /// before it dials again.
 constexpr auto direct_redial_interval = std::chrono::seconds{1};
+
+/// How often a client sends each connected server something over CAF. A
+/// server closes a connection it heard nothing on for its
+/// middleman.connection-timeout (at least 500 ms, ees-node.cpp), and a
+/// client's connection carries no calls while they use a direct link, nor
+/// any while the host is idle (a waiter queued for a lock): closing it
+/// would drop the client's subscriptions there, and with them the lock
+/// grant it waits for. The client's own system may send no heartbeats.
+constexpr auto keepalive_interval = std::chrono::milliseconds{200};
 
 void client_state::call(pending_ptr p) {
   p->deadline = self->clock().now() + p->timeout;
@@ -242,7 +259,12 @@ void client_state::flush() {
   auto sink = caf::actor_cast<actors::client_sink_actor>(self);
   for (auto& ep : endpoints) {
     if (ep.server && !ep.outgoing.empty()) {
-      auto to = ep.direct
+#ifndef EES_MUTANT_CALLS_OVERTAKE_SUBSCRIBE
+      bool direct = ep.direct && ep.subscribing == 0;
+#else
+      bool direct = static_cast<bool>(ep.direct); // Mutant: races them.
+#endif
+      auto to = direct
                   ? caf::actor_cast<actors::server_actor>(ep.direct->handle())
                   : ep.server;
       self->send(to, atom::client_v, atom::calls_v, std::move(ep.outgoing),
@@ -289,6 +311,23 @@ void client_state::schedule_sweep() {
     return;
   sweep_scheduled = true;
   self->delayed_send(self, sweep_interval(opts), atom::tick_v);
+}
+
+void client_state::keepalive() {
+  keepalive_scheduled = false;
+  bool any = false;
+  for (auto& ep : endpoints) {
+    if (!ep.server)
+      continue;
+    any = true;
+    // The cheapest request a server answers; errors show as down messages.
+    self->request(ep.server, opts.attempt_timeout, atom::direct_port_v)
+      .then([](std::uint16_t) {}, [](caf::error&) {});
+  }
+  if (any) {
+    keepalive_scheduled = true;
+    self->delayed_send(self, keepalive_interval, atom::tick_v, atom::client_v);
+  }
 }
 
 void client_state::sweep() {
@@ -401,6 +440,12 @@ void client_state::on_connected(std::size_t idx, actors::server_actor server) {
   ep.server = std::move(server);
   self->monitor(ep.server);
   offer_direct(idx, ++ep.generation);
+#ifndef EES_MUTANT_NO_KEEPALIVE
+  if (!keepalive_scheduled) {
+    keepalive_scheduled = true;
+    self->delayed_send(self, keepalive_interval, atom::tick_v, atom::client_v);
+  }
+#endif
   for (auto& [key, hs] : handlers)
     subscribe_at(idx, key.first, key.second);
   auto waiting = std::move(ep.waiting);
@@ -429,6 +474,7 @@ void client_state::disconnect(std::size_t idx) {
     self->demonitor(ep.direct->handle().address());
   ep.direct = nullptr;
   ++ep.generation;
+  ep.subscribing = 0;
   for (auto i = leaders.begin(); i != leaders.end();)
     i = i->second == idx ? leaders.erase(i) : std::next(i);
   auto waiting = std::move(ep.waiting);
@@ -457,14 +503,21 @@ void client_state::subscribe(subscription sub) {
 void client_state::subscribe_at(std::size_t idx, group_id group,
                                 const std::string& owner) {
   auto sink = caf::actor_cast<actors::client_sink_actor>(self);
+  auto& ep = endpoints[idx];
+  ++ep.subscribing;
   self
-    ->request(endpoints[idx].server, opts.attempt_timeout, atom::client_v,
+    ->request(ep.server, opts.attempt_timeout, atom::client_v,
               atom::subscribe_v, group, owner, sink)
-    .then([](caf::ok_atom) {},
-          [this, idx](caf::error&) {
-            // Retried on reconnection.
-            disconnect(idx);
-          });
+    .then(
+      [this, idx, gen = ep.generation](caf::ok_atom) {
+        auto& ep = endpoints[idx];
+        if (ep.generation == gen)
+          --ep.subscribing;
+      },
+      [this, idx](caf::error&) {
+        // Retried on reconnection.
+        disconnect(idx);
+      });
 }
 
 void client_state::on_event(actors::client_event& ev) {
@@ -586,6 +639,7 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
     [self](atom::propose, pending_ptr& p) { self->state.call(std::move(p)); },
     [self](atom::retry, pending_ptr& p) { self->state.attempt(std::move(p)); },
     [self](atom::tick) { self->state.sweep(); },
+    [self](atom::tick, atom::client) { self->state.keepalive(); },
     [self](atom::subscribe, subscription& sub) {
       self->state.subscribe(std::move(sub));
     },

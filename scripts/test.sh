@@ -118,7 +118,8 @@ if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
     lazy_commit unsynced_vote; do
     stage "mutant $m is caught" mutant "$m"
   done
-  for m in send_before_sync direct_calls_wait; do
+  for m in send_before_sync direct_calls_wait calls_overtake_subscribe \
+    no_keepalive; do
     stage "mutant $m is caught" actor_mutant "$m"
   done
 fi

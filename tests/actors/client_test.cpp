@@ -16,6 +16,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -200,6 +201,40 @@ caf::behavior echoing_server(caf::event_based_actor* self,
         answers.push_back(client_answer{i->id, std::move(reply)});
       }
       self->send(sink, atom::answers_v, std::move(answers));
+    },
+  };
+}
+
+/// Answers every call with its payload and counts the direct-port requests
+/// (a client's keepalives); offers no direct link (port 0).
+caf::behavior counting_server(caf::event_based_actor* self,
+                              std::shared_ptr<std::size_t> asked) {
+  return {
+    [self](atom::client, atom::calls, std::vector<client_call>& calls,
+           client_sink_actor& sink) {
+      std::vector<client_answer> answers;
+      for (auto& call : calls) {
+        client_reply reply;
+        reply.ok = true;
+        reply.value = call.payload;
+        answers.push_back(client_answer{call.id, std::move(reply)});
+      }
+      self->send(sink, atom::answers_v, std::move(answers));
+    },
+    [asked](atom::direct_port) {
+      ++*asked;
+      return std::uint16_t{0};
+    },
+  };
+}
+
+/// Stands in for the middleman: every connect reaches `server`.
+caf::behavior fake_connector(caf::event_based_actor*, caf::actor server) {
+  return {
+    [server](caf::connect_atom, const std::string&, std::uint16_t) {
+      return caf::make_message(caf::node_id{},
+                               caf::actor_cast<caf::strong_actor_ptr>(server),
+                               std::set<std::string>{});
     },
   };
 }
@@ -432,4 +467,29 @@ TEST_CASE_FIXTURE(client_fixture, "an attempt at a server that dies is "
   CHECK((*out)->attempts == 2);
   // The death is the signal: the retry does not wait for the bound.
   CHECK(waited < attempt_timeout / 2);
+}
+
+TEST_CASE_FIXTURE(client_fixture, "an idle client keeps its connection to a "
+                                  "server alive: a request at least every "
+                                  "200 ms, which the server's connection "
+                                  "timeout (at least 500 ms) never reaches") {
+  auto asked = std::make_shared<std::size_t>(0);
+  auto srv = sys.spawn(counting_server, asked);
+  auto mm = sys.spawn(fake_connector, caf::actor_cast<caf::actor>(srv));
+  cluster::client_options opts;
+  opts.endpoints = {"server.test:7001"};
+  opts.connector = caf::actor_cast<caf::io::middleman_actor>(mm);
+  cluster::client c{sys, opts};
+  auto res = submit(c, "x");
+  REQUIRE(res);
+  CHECK_MESSAGE(res->ok, res->error);
+  // Idle from here on: 2 s of simulated time, no calls.
+  auto before = *asked;
+  for (int i = 0; i < 20; ++i) {
+    sched.advance_time(100ms);
+    sched.run();
+  }
+  CHECK(*asked - before >= 9);
+  self->send_exit(srv, caf::exit_reason::user_shutdown);
+  self->send_exit(mm, caf::exit_reason::user_shutdown);
 }

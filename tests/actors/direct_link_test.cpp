@@ -88,14 +88,28 @@ std::string sink_name(const client_sink_actor& sink) {
   return a != nullptr ? a->name() : "";
 }
 
-/// A server for a client's calls only: offers `port` as its direct port,
-/// tells `observer` (atom::calls, payload, sink name) of every call and
-/// answers it with its payload, except the first call of "hold-once",
-/// which it never answers.
+/// A server for a client's calls and subscriptions only: offers `port` as
+/// its direct port, tells `observer` (atom::calls, payload, sink name) of
+/// every call and answers it with its payload, except the first call of
+/// "hold-once", which it never answers. It tells `observer` (atom::subscribe,
+/// owner) of a subscription and acknowledges it only on atom::flush.
 caf::behavior calls_server(caf::event_based_actor* self, caf::actor observer) {
   auto port = std::make_shared<std::uint16_t>(0);
   auto held = std::make_shared<std::set<std::string>>();
+  auto subscribed = std::make_shared<
+    std::vector<caf::typed_response_promise<caf::ok_atom>>>();
   return {
+    [self, observer, subscribed](atom::client, atom::subscribe, group_id,
+                                 std::string& owner, client_sink_actor&) {
+      subscribed->push_back(self->make_response_promise<caf::ok_atom>());
+      self->send(observer, atom::subscribe_v, owner);
+      return subscribed->back();
+    },
+    [subscribed](atom::flush) {
+      for (auto& rp : *subscribed)
+        rp.deliver(caf::ok_atom::value);
+      subscribed->clear();
+    },
     [port](atom::configure, std::uint16_t p) { *port = p; },
     [port](atom::direct_port) { return *port; },
     [self, observer, held](atom::client, atom::calls,
@@ -392,8 +406,9 @@ TEST_CASE("client link listener: a malformed calls frame closes the "
   CHECK(batches == 1);
 }
 
-TEST_CASE("a client sends its calls over the server's direct link and, when "
-          "the link breaks, retries the calls it carried over CAF") {
+TEST_CASE("a client sends its calls over the server's direct link, over CAF "
+          "while a subscription is unacknowledged (a call must not overtake "
+          "it), and retries the calls a broken link carried over CAF") {
   real_system rs;
   caf::scoped_actor observer{rs.sys};
   auto srv = rs.sys.spawn(calls_server, caf::actor_cast<caf::actor>(observer));
@@ -440,6 +455,28 @@ TEST_CASE("a client sends its calls over the server's direct link and, when "
   }
   REQUIRE(direct);
 
+  // A subscription goes over CAF; until the server acknowledged it, calls
+  // do too (the grant a call causes must find the subscription).
+  c.subscribe(group_id{1}, "owner-1", [](const std::string&) {});
+  bool subscribing = false;
+  observer->receive(
+    [&](atom::subscribe, std::string& owner) {
+      subscribing = owner == "owner-1";
+    },
+    caf::after(5s) >> [] {});
+  REQUIRE(subscribing);
+  auto res = c.submit(group_id{1}, "while-subscribing");
+  REQUIRE_MESSAGE(res.ok, res.error);
+  CHECK(arrived("while-subscribing") == "ees.client");
+  caf::anon_send(srv, atom::flush_v);
+  direct = false;
+  for (int i = 0; i < 200 && !direct; ++i) {
+    auto payload = "s" + std::to_string(i);
+    REQUIRE(c.submit(group_id{1}, payload).ok);
+    direct = arrived(payload) == "direct_link";
+  }
+  CHECK(direct);
+
   // A call in flight on the link when it breaks is retried over CAF.
   auto held = std::make_shared<std::promise<cluster::client_result>>();
   auto result = held->get_future();
@@ -453,7 +490,7 @@ TEST_CASE("a client sends its calls over the server's direct link and, when "
   auto second = arrived("hold-once");
   CHECK(second != "");
   CHECK(second != "direct_link");
-  auto res = result.get();
+  res = result.get();
   CHECK_MESSAGE(res.ok, res.error);
   CHECK(res.attempts == 2);
 }
