@@ -80,6 +80,23 @@ struct real_system {
   real_system() : sys{configure(cfg)} {}
 };
 
+/// A listener of node 2 whose server is a scoped actor, and scoped actors
+/// for a link's fallback and for watching it.
+struct link_fixture : real_system {
+  caf::scoped_actor server{sys};
+  caf::scoped_actor fallback{sys};
+  caf::scoped_actor watcher{sys};
+  std::unique_ptr<direct::listener> listener;
+
+  link_fixture() {
+    auto l = direct::listener::start("127.0.0.1", node_id{2},
+                                     caf::actor_cast<server_actor>(server));
+    REQUIRE(l);
+    listener = std::move(*l);
+    REQUIRE(listener->port() != 0);
+  }
+};
+
 /// What name the actor behind `sink` has: "direct_link" for the server's
 /// side of a client's direct link.
 std::string sink_name(const client_sink_actor& sink) {
@@ -149,6 +166,16 @@ int raw_connect(std::uint16_t port) {
 void raw_send(int fd, const std::vector<char>& bytes) {
   REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL)
           == static_cast<ssize_t>(bytes.size()));
+}
+
+/// Takes every message waiting for `who` (each must be a `Ts...`) and
+/// returns how many there were.
+template <class... Ts>
+int count_waiting(caf::scoped_actor& who) {
+  int n = 0;
+  while (!who->mailbox().empty())
+    who->receive([&](Ts&...) { ++n; });
+  return n;
 }
 
 /// Connects to the listener on `port`, sends `chunks` and reports whether
@@ -226,18 +253,11 @@ TEST_CASE("direct link wire: a batch round-trips through its frame; "
   CHECK(direct::encode_frame(huge).empty());
 }
 
-TEST_CASE("direct link: batches reach the peer's server, other messages go "
-          "to the fallback, and a link whose peer went away terminates") {
-  real_system rs;
-  caf::scoped_actor server{rs.sys};
-  caf::scoped_actor fallback{rs.sys};
-  caf::scoped_actor watcher{rs.sys};
-  auto l = direct::listener::start("127.0.0.1", node_id{2},
-                                   caf::actor_cast<server_actor>(server));
-  REQUIRE(l);
-  auto listener = std::move(*l);
-  REQUIRE(listener->port() != 0);
-  auto dialed = direct::dial(rs.sys, node_id{1}, "127.0.0.1", listener->port(),
+TEST_CASE_FIXTURE(link_fixture,
+                  "direct link: batches reach the peer's server, other "
+                  "messages go to the fallback, and a link whose peer went "
+                  "away terminates") {
+  auto dialed = direct::dial(sys, node_id{1}, "127.0.0.1", listener->port(),
                              1000ms, caf::actor_cast<caf::actor>(fallback));
   REQUIRE(dialed);
   auto link = caf::actor_cast<peer_actor>(*dialed);
@@ -286,14 +306,11 @@ TEST_CASE("direct link: batches reach the peer's server, other messages go "
   caf::anon_send(link, batch); // A dead link drops what it is sent.
 }
 
-TEST_CASE("direct link listener: a bad hello, no hello, an oversize or a "
-          "malformed frame closes the connection and delivers nothing of it") {
-  real_system rs;
-  caf::scoped_actor server{rs.sys};
-  auto l = direct::listener::start("127.0.0.1", node_id{2},
-                                   caf::actor_cast<server_actor>(server));
-  REQUIRE(l);
-  auto port = (*l)->port();
+TEST_CASE_FIXTURE(link_fixture,
+                  "direct link listener: a bad hello, no hello, an oversize "
+                  "or a malformed frame closes the connection and delivers "
+                  "nothing of it") {
+  auto port = listener->port();
   auto frame = direct::encode_frame(sample_batch());
 
   auto hello = direct::encode_hello(node_id{1});
@@ -318,28 +335,18 @@ TEST_CASE("direct link listener: a bad hello, no hello, an oversize or a "
   }
   SUBCASE("a good frame, then garbage: the good one arrives, no more") {
     CHECK(closed_after(port, {hello, frame, {3, 0, 0, 0, 'a', 'b', 'c'}}));
-    int batches = 0;
-    while (!server->mailbox().empty())
-      server->receive([&](std::vector<envelope>&) { ++batches; });
-    CHECK(batches == 1);
+    CHECK(count_waiting<std::vector<envelope>>(server) == 1);
   }
 }
 
-TEST_CASE("client link: calls reach the server with a sink that writes the "
-          "answers back; other messages go to the fallback; the link ends "
-          "with the server's listener") {
-  real_system rs;
-  caf::scoped_actor server{rs.sys};
-  caf::scoped_actor fallback{rs.sys};
-  caf::scoped_actor client{rs.sys};
-  caf::scoped_actor watcher{rs.sys};
-  auto l = direct::listener::start("127.0.0.1", node_id{2},
-                                   caf::actor_cast<server_actor>(server));
-  REQUIRE(l);
-  auto listener = std::move(*l);
+TEST_CASE_FIXTURE(link_fixture,
+                  "client link: calls reach the server with a sink that "
+                  "writes the answers back; other messages go to the "
+                  "fallback; the link ends with the server's listener") {
+  caf::scoped_actor client{sys};
   auto dialed
-    = direct::client_link::dial(rs.sys, 5, "127.0.0.1", listener->port(),
-                                1000ms, caf::actor_cast<caf::actor>(fallback),
+    = direct::client_link::dial(sys, 5, "127.0.0.1", listener->port(), 1000ms,
+                                caf::actor_cast<caf::actor>(fallback),
                                 caf::actor_cast<client_sink_actor>(client));
   REQUIRE(dialed);
   auto link = *dialed;
@@ -387,23 +394,17 @@ TEST_CASE("client link: calls reach the server with a sink that writes the "
   CHECK(down);
 }
 
-TEST_CASE("client link listener: a malformed calls frame closes the "
-          "connection and delivers nothing more") {
-  real_system rs;
-  caf::scoped_actor server{rs.sys};
-  auto l = direct::listener::start("127.0.0.1", node_id{2},
-                                   caf::actor_cast<server_actor>(server));
-  REQUIRE(l);
+TEST_CASE_FIXTURE(link_fixture, "client link listener: a malformed calls "
+                                "frame closes the connection and delivers "
+                                "nothing more") {
   auto good = direct::encode_frame(sample_calls());
   // An envelope batch is no batch of calls.
   auto wrong_type = direct::encode_frame(sample_batch());
-  CHECK(closed_after((*l)->port(),
+  CHECK(closed_after(listener->port(),
                      {direct::encode_client_hello(1), good, wrong_type, good}));
-  int batches = 0;
-  while (!server->mailbox().empty())
-    server->receive([&](atom::client, atom::calls, std::vector<client_call>&,
-                        client_sink_actor&) { ++batches; });
-  CHECK(batches == 1);
+  CHECK(count_waiting<atom::client, atom::calls, std::vector<client_call>,
+                      client_sink_actor>(server)
+        == 1);
 }
 
 TEST_CASE("a client sends its calls over the server's direct link, over CAF "
