@@ -130,6 +130,7 @@ struct client_state {
   /// Asks every connected server for its direct port, then again after
   /// `keepalive_interval` while any is connected.
   void keepalive();
+  void schedule_keepalive();
   struct attempt_record;
   /// Removes and returns the attempt `id` unless the sweep gave up on it.
   std::optional<attempt_record> take_attempt(std::uint64_t id);
@@ -146,6 +147,8 @@ struct client_state {
                  std::shared_ptr<actors::direct::client_link> link);
   /// The direct link of `idx` broke: retries the calls it carried.
   void on_direct_lost(std::size_t idx);
+  /// Offers `idx` a direct link again after `direct_redial_interval`.
+  void redial_later(std::size_t idx, std::uint64_t gen);
   void subscribe(subscription sub);
   void subscribe_at(std::size_t idx, group_id group, const std::string& owner);
   void on_event(actors::client_event& ev);
@@ -324,10 +327,15 @@ void client_state::keepalive() {
     self->request(ep.server, opts.attempt_timeout, atom::direct_port_v)
       .then([](std::uint16_t) {}, [](caf::error&) {});
   }
-  if (any) {
-    keepalive_scheduled = true;
-    self->delayed_send(self, keepalive_interval, atom::tick_v, atom::client_v);
-  }
+  if (any)
+    schedule_keepalive();
+}
+
+void client_state::schedule_keepalive() {
+  if (keepalive_scheduled)
+    return;
+  keepalive_scheduled = true;
+  self->delayed_send(self, keepalive_interval, atom::tick_v, atom::client_v);
 }
 
 void client_state::sweep() {
@@ -441,10 +449,7 @@ void client_state::on_connected(std::size_t idx, actors::server_actor server) {
   self->monitor(ep.server);
   offer_direct(idx, ++ep.generation);
 #ifndef EES_MUTANT_NO_KEEPALIVE
-  if (!keepalive_scheduled) {
-    keepalive_scheduled = true;
-    self->delayed_send(self, keepalive_interval, atom::tick_v, atom::client_v);
-  }
+  schedule_keepalive();
 #endif
   for (auto& [key, hs] : handlers)
     subscribe_at(idx, key.first, key.second);
@@ -598,8 +603,12 @@ void client_state::on_direct_lost(std::size_t idx) {
     on_failure(std::move(rec.p), idx, "disconnected", false);
 #endif // Mutant: they wait out their bound.
   if (ep.server)
-    self->delayed_send(self, direct_redial_interval, atom::direct_port_v,
-                       static_cast<std::uint64_t>(idx), ep.generation);
+    redial_later(idx, ep.generation);
+}
+
+void client_state::redial_later(std::size_t idx, std::uint64_t gen) {
+  self->delayed_send(self, direct_redial_interval, atom::direct_port_v,
+                     static_cast<std::uint64_t>(idx), gen);
 }
 
 std::optional<std::size_t>
@@ -661,8 +670,7 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
     [self](atom::retry, atom::direct_port, std::uint64_t idx,
            std::uint64_t gen) {
       // A dial failed: try again later.
-      self->delayed_send(self, direct_redial_interval, atom::direct_port_v, idx,
-                         gen);
+      self->state.redial_later(static_cast<std::size_t>(idx), gen);
     },
     [self](atom::direct_port, std::uint64_t idx, std::uint64_t gen) {
       auto& st = self->state;
