@@ -554,23 +554,23 @@ void client_state::offer_direct(std::size_t idx, std::uint64_t gen) {
         if (port == 0 || ep.generation != gen || !ep.server)
           return; // No direct links there (TLS, turned off), or stale.
         // The connect blocks (bounded): on a thread of its own.
-        actors::spawn_detached_task(
-          self, [client = caf::actor_cast<caf::actor>(self), idx, gen,
-                 host = ep.host, port, timeout = opts.attempt_timeout,
-                 fallback = caf::actor_cast<caf::actor>(ep.server)](
-                  caf::event_based_actor* helper) {
-            auto link = actors::direct::client_link::dial(
-              helper->system(), gen, host, port, timeout, fallback,
-              caf::actor_cast<actors::client_sink_actor>(client));
-            // A failed dial leaves the calls on the CAF connection.
-            if (link)
-              helper->send(client, atom::direct_port_v,
-                           static_cast<std::uint64_t>(idx), gen,
-                           std::move(*link));
-            else
-              helper->send(client, atom::retry_v, atom::direct_port_v,
-                           static_cast<std::uint64_t>(idx), gen);
+        auto helper = actors::spawn_one_shot(
+          self, true,
+          [&sys = self->system(), gen, host = ep.host, port,
+           timeout = opts.attempt_timeout,
+           fallback = caf::actor_cast<caf::actor>(ep.server),
+           sink = caf::actor_cast<actors::client_sink_actor>(self)] {
+            return actors::direct::client_link::dial(sys, gen, host, port,
+                                                     timeout, fallback, sink);
           });
+        self->request(helper, caf::infinite, atom::run_v)
+          .then(
+            [this, idx,
+             gen](std::shared_ptr<actors::direct::client_link>& link) {
+              on_direct(idx, gen, std::move(link));
+            },
+            // A failed dial leaves the calls on the CAF connection.
+            [this, idx, gen](caf::error&) { redial_later(idx, gen); });
       },
       [](caf::error&) {
         // A server without direct links (an older version): CAF only.
@@ -662,16 +662,6 @@ caf::behavior client_actor(caf::stateful_actor<client_state>* self,
       self->state.on_answers(answers);
     },
     [self](atom::flush) { self->state.flush(); },
-    [self](atom::direct_port, std::uint64_t idx, std::uint64_t gen,
-           std::shared_ptr<actors::direct::client_link>& link) {
-      self->state.on_direct(static_cast<std::size_t>(idx), gen,
-                            std::move(link));
-    },
-    [self](atom::retry, atom::direct_port, std::uint64_t idx,
-           std::uint64_t gen) {
-      // A dial failed: try again later.
-      self->state.redial_later(static_cast<std::size_t>(idx), gen);
-    },
     [self](atom::direct_port, std::uint64_t idx, std::uint64_t gen) {
       auto& st = self->state;
       if (idx < st.endpoints.size() && st.endpoints[idx].generation == gen

@@ -7,7 +7,6 @@
 #include <caf/actor.hpp>
 #include <caf/event_based_actor.hpp>
 
-#include <functional>
 #include <utility>
 
 namespace ees::actors {
@@ -36,23 +35,6 @@ auto spawn_maybe_detached(Parent* parent, bool detached, F fun, Ts&&... xs) {
   if (detached)
     return parent->template spawn<caf::detached>(fun, std::forward<Ts>(xs)...);
   return parent->spawn(fun, std::forward<Ts>(xs)...);
-}
-
-/// Runs `task(helper)` once on a detached helper actor of its own, which
-/// quits after it: for a blocking call (a connect with its timeout) whose
-/// outcome `task` sends back to whoever asked. The task goes as a spawn
-/// argument, not a capture: CAF 0.17.6 binds a null reference for a
-/// function actor spawned without arguments (UBSan reports it).
-template <class Parent>
-void spawn_detached_task(Parent* parent,
-                         std::function<void(caf::event_based_actor*)> task) {
-  parent->template spawn<caf::detached>(
-    [](caf::event_based_actor* helper,
-       std::function<void(caf::event_based_actor*)> fn) {
-      fn(helper);
-      helper->quit();
-    },
-    std::move(task));
 }
 
 /// Spawns `one_shot(task)` from `parent` (see spawn_maybe_detached).

@@ -102,20 +102,18 @@ void transport_state::dial(node_id id, std::uint64_t gen, std::uint16_t port) {
   // The connect blocks (bounded by connect_timeout): on a thread of its
   // own, so that a peer whose direct port drops packets cannot stall a
   // worker of this node.
-  spawn_detached_task(
-    self, [transport = caf::actor_cast<caf::actor>(self), peer = id,
-           generation = gen, peer_port = port, from = self_id,
-           host = l.endpoint.host, timeout = cfg.connect_timeout,
-           fallback = l.proxy](caf::event_based_actor* helper) {
-      auto dl = direct::dial(helper->system(), from, host, peer_port, timeout,
-                             fallback);
-      if (dl)
-        helper->send(transport, atom::direct_port_v, peer, generation,
-                     peer_port, std::move(*dl));
-      else
-        helper->send(transport, atom::direct_port_v, peer, generation,
-                     peer_port, caf::to_string(dl.error()));
+  auto helper = spawn_one_shot(
+    self, true,
+    [&sys = self->system(), from = self_id, host = l.endpoint.host, port,
+     timeout = cfg.connect_timeout, fallback = l.proxy] {
+      return direct::dial(sys, from, host, port, timeout, fallback);
     });
+  self->request(helper, caf::infinite, atom::run_v)
+    .then([this, id, gen, port](
+            caf::actor& link) { on_dialed(id, gen, port, std::move(link)); },
+          [this, id, gen, port](caf::error& err) {
+            on_dial_failed(id, gen, port, caf::to_string(err));
+          });
 }
 
 void transport_state::on_dialed(node_id id, std::uint64_t gen,
@@ -226,14 +224,6 @@ caf::behavior transport(caf::stateful_actor<transport_state>* self,
       if (i == self->state.links.end() || i->second.generation != gen)
         return; // A stale timer.
       self->state.connect(id);
-    },
-    [self](atom::direct_port, node_id id, std::uint64_t gen, std::uint16_t port,
-           caf::actor& link) {
-      self->state.on_dialed(id, gen, port, std::move(link));
-    },
-    [self](atom::direct_port, node_id id, std::uint64_t gen, std::uint16_t port,
-           const std::string& error) {
-      self->state.on_dial_failed(id, gen, port, error);
     },
     [self](atom::retry, atom::direct_port, node_id id, std::uint64_t gen) {
       auto& st = self->state;
