@@ -11,7 +11,8 @@
 #
 # Environment: CS (concurrencies, default "1 64 256"), WS (workloads, default
 # "put"; e.g. "put get lock"), DUR (seconds per run, default 4), FILL (keys,
-# default 1000), LOADGEN (default build/bench/ees_loadgen), ARGS_A / ARGS_B
+# default 1000), LOADGEN (default build/bench/ees_loadgen; LOADGEN_A /
+# LOADGEN_B per side, to compare two client builds), ARGS_A / ARGS_B
 # (extra load generator arguments of side A / B, e.g. "--direct-links 0"),
 # EXTRA (config lines added to every node's properties). Nodes are stopped by PID, also on
 # failure or Ctrl-C.
@@ -40,8 +41,9 @@ cpu_ticks() { # user + sys clock ticks of the running nodes
   echo "$sum"
 }
 
-run_cluster() { # $1 label, $2 node binary, $3 extra load generator arguments
-  local label=$1 node=$2 args=$3 i
+run_cluster() { # $1 label, $2 node binary, $3 extra load generator arguments,
+  # $4 load generator binary
+  local label=$1 node=$2 args=$3 loadgen=$4 i
   read -r P1 P2 P3 < <(free_ports)
   local ports=("$P1" "$P2" "$P3")
   for i in 1 2 3; do
@@ -56,14 +58,14 @@ run_cluster() { # $1 label, $2 node binary, $3 extra load generator arguments
   done
   local endpoints="127.0.0.1:$P1,127.0.0.1:$P2,127.0.0.1:$P3"
   # The fill waits for a leader (the load generator retries until one answers).
-  "$LOADGEN" --endpoints "$endpoints" --workload fill --concurrency 256 \
+  "$loadgen" --endpoints "$endpoints" --workload fill --concurrency 256 \
     --keys "${FILL:-1000}" --duration-s 60 >/dev/null
   local w c out c0 c1
   for w in ${WS:-put}; do
     for c in ${CS:-1 64 256}; do
       c0=$(cpu_ticks)
       # shellcheck disable=SC2086
-      out=$("$LOADGEN" --endpoints "$endpoints" --workload "$w" \
+      out=$("$loadgen" --endpoints "$endpoints" --workload "$w" \
         --concurrency "$c" --duration-s "${DUR:-4}" $args)
       c1=$(cpu_ticks)
       python3 -c '
@@ -86,6 +88,6 @@ print("%s %s c=%d ops/s=%.0f p50=%.2fms p99=%.2fms cpu_us_per_op=%.0f" % (
 }
 
 for ((round = 1; round <= PAIRS; ++round)); do
-  run_cluster A "$A" "${ARGS_A:-}"
-  run_cluster B "$B" "${ARGS_B:-}"
+  run_cluster A "$A" "${ARGS_A:-}" "${LOADGEN_A:-$LOADGEN}"
+  run_cluster B "$B" "${ARGS_B:-}" "${LOADGEN_B:-$LOADGEN}"
 done
