@@ -85,6 +85,10 @@ struct endpoint {
   /// any, calls go over CAF too: a call on the direct link could overtake
   /// the subscription and its notification (a lock grant) find no one.
   std::size_t subscribing = 0;
+  /// When the direct link came up, and how long to wait before the next
+  /// dial (see `redial_later`).
+  caf::actor_clock::time_point direct_up;
+  std::chrono::milliseconds redial_after{0};
   bool connecting = false;
   /// Calls waiting for the connection.
   std::vector<pending_ptr> waiting;
@@ -147,7 +151,8 @@ struct client_state {
                  std::shared_ptr<actors::direct::client_link> link);
   /// The direct link of `idx` broke: retries the calls it carried.
   void on_direct_lost(std::size_t idx);
-  /// Offers `idx` a direct link again after `direct_redial_interval`.
+  /// Offers `idx` a direct link again, after a wait that grows while its
+  /// links keep failing (`direct_redial_interval`).
   void redial_later(std::size_t idx, std::uint64_t gen);
   void subscribe(subscription sub);
   void subscribe_at(std::size_t idx, group_id group, const std::string& owner);
@@ -176,6 +181,8 @@ struct client_state {
     pending_ptr p;
     std::size_t idx;
     steady::time_point deadline;
+    /// Sent over the endpoint's direct link: its answer comes back there.
+    bool direct = false;
   };
   /// Attempts in flight by sequence number. Their bounds are checked by a
   /// periodic sweep rather than one CAF request timeout each: every timeout
@@ -200,8 +207,14 @@ constexpr std::size_t seen_capacity = 4096;
 constexpr auto resubscribe_interval = std::chrono::seconds{1};
 
 /// How long a client uses the CAF connection after a direct link broke
-/// before it dials again.
-constexpr auto direct_redial_interval = std::chrono::seconds{1};
+/// before it dials again: at first, and after a link that lasted
+/// `direct_stable`. The wait doubles with every failed dial and every link
+/// that broke sooner, up to `direct_redial_max`: a server that closes every
+/// link (full, or too old to know clients) must not cost a dial and the
+/// retry of the calls in flight every second.
+constexpr auto direct_redial_interval = std::chrono::milliseconds{1000};
+constexpr auto direct_redial_max = std::chrono::milliseconds{30000};
+constexpr auto direct_stable = std::chrono::seconds{10};
 
 /// How often a client sends each connected server something over CAF. A
 /// server closes a connection it heard nothing on for its
@@ -267,6 +280,10 @@ void client_state::flush() {
 #else
       bool direct = static_cast<bool>(ep.direct); // Mutant: races them.
 #endif
+      if (direct)
+        for (auto& call : ep.outgoing)
+          if (auto i = inflight.find(call.id); i != inflight.end())
+            i->second.direct = true;
       auto to = direct
                   ? caf::actor_cast<actors::server_actor>(ep.direct->handle())
                   : ep.server;
@@ -480,6 +497,7 @@ void client_state::disconnect(std::size_t idx) {
   ep.direct = nullptr;
   ++ep.generation;
   ep.subscribing = 0;
+  ep.redial_after = std::chrono::milliseconds{0};
   for (auto i = leaders.begin(); i != leaders.end();)
     i = i->second == idx ? leaders.erase(i) : std::next(i);
   auto waiting = std::move(ep.waiting);
@@ -519,9 +537,11 @@ void client_state::subscribe_at(std::size_t idx, group_id group,
         if (ep.generation == gen)
           --ep.subscribing;
       },
-      [this, idx](caf::error&) {
-        // Retried on reconnection.
-        disconnect(idx);
+      [this, idx, gen = ep.generation](caf::error&) {
+        // Retried on reconnection; a failure from an earlier connection
+        // says nothing about the current one.
+        if (endpoints[idx].generation == gen)
+          disconnect(idx);
       });
 }
 
@@ -586,19 +606,29 @@ void client_state::on_direct(
   if (ep.generation != gen || !ep.server || ep.direct)
     return; // Stale: dropping the link closes it.
   ep.direct = std::move(link);
+  ep.direct_up = self->clock().now();
   self->monitor(ep.direct->handle());
 }
 
 void client_state::on_direct_lost(std::size_t idx) {
   auto& ep = endpoints[idx];
   ep.direct = nullptr;
-  // The answers to the calls in flight would have come back on the lost
-  // link: retry them (over the CAF connection) now, not at their bound.
-  // Calls sent over CAF before the link was up are among them; a retried
-  // command is applied once (its request id), a retried query is re-read.
+  if (self->clock().now() - ep.direct_up >= direct_stable) {
+    ep.redial_after = std::chrono::milliseconds{0}; // Dial again in 1 s.
+  }
+  // The answers to the calls in flight on the link would have come back on
+  // it: retry them (over the CAF connection) now, not at their bound. A
+  // retried command is applied once (its request id), a retried query is
+  // re-read. Calls sent over CAF get their answers there, and calls not
+  // sent yet go there at the flush: neither is retried.
 #ifndef EES_MUTANT_DIRECT_CALLS_WAIT
-  auto lost = take_attempts_if(
-    [idx](const attempt_record& rec) { return rec.idx == idx; });
+  auto lost = take_attempts_if([idx](const attempt_record& rec) {
+#ifndef EES_MUTANT_RETRY_CAF_CALLS
+    return rec.idx == idx && rec.direct;
+#else
+    return rec.idx == idx; // Mutant: CAF's calls too.
+#endif
+  });
   for (auto& rec : lost)
     on_failure(std::move(rec.p), idx, "disconnected", false);
 #endif // Mutant: they wait out their bound.
@@ -607,7 +637,15 @@ void client_state::on_direct_lost(std::size_t idx) {
 }
 
 void client_state::redial_later(std::size_t idx, std::uint64_t gen) {
-  self->delayed_send(self, direct_redial_interval, atom::direct_port_v,
+  auto& ep = endpoints[idx];
+#ifndef EES_MUTANT_NO_REDIAL_BACKOFF
+  ep.redial_after = ep.redial_after.count() == 0
+                      ? direct_redial_interval
+                      : std::min(ep.redial_after * 2, direct_redial_max);
+#else
+  ep.redial_after = direct_redial_interval; // Mutant: every second.
+#endif
+  self->delayed_send(self, ep.redial_after, atom::direct_port_v,
                      static_cast<std::uint64_t>(idx), gen);
 }
 

@@ -13,6 +13,7 @@
 #include <caf/system_messages.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -24,6 +25,7 @@
 #include <pthread.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <system_error>
 #include <unistd.h>
 
 namespace ees::actors::direct {
@@ -70,9 +72,19 @@ void set_read_timeout(int fd, std::chrono::seconds t) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-void set_nodelay(int fd) {
+/// TCP_NODELAY, and TCP keepalive probes: a reader blocked on a peer that
+/// vanished without a FIN (host down, partition) learns it within about
+/// 20 s instead of holding its thread and connection slot forever.
+void tune_socket(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  ::setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+  int idle = 10;
+  int interval = 2;
+  int count = 5;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
 }
 
 using addrinfo_ptr = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;
@@ -153,44 +165,115 @@ public:
       terminate(content.get_as<caf::exit_msg>(0).reason, host);
       return;
     }
+    if (content.match_elements<atom::flush>()) {
+      // Its own drain timer: actors only ever send atom::flush to
+      // themselves, never to a peer or a client.
+      drain(host);
+      return;
+    }
     auto frame = frame_(content);
     if (frame.empty()) {
       // Not for this link, or too big for a frame: BASP carries it.
-      if (fallback_)
+      if (fallback_) {
         fallback_->enqueue(std::move(what), host);
+        return;
+      }
+      // A server's side of a client link (answers too big for a frame):
+      // breaking the link makes the client retry over BASP instead of
+      // waiting out its bound for an answer that was dropped.
+      terminate(caf::make_error(caf::sec::unexpected_message,
+                                "message without a direct-link frame"),
+                host);
       return;
     }
-    if (!write(frame))
+    bool schedule = false;
+    if (!write(frame, schedule))
       terminate(caf::make_error(caf::sec::socket_disconnected,
                                 "direct link to peer broke"),
                 host);
+#ifndef EES_MUTANT_NO_DRAIN
+    else if (schedule)
+      schedule_drain();
+#endif // Mutant: the rest waits for the next send.
   }
 
 private:
   /// Writes the frame without blocking, after what earlier sends left
-  /// behind. False once the connection is broken or the backlog overflows.
-  bool write(const std::vector<char>& frame) {
+  /// behind. False once the connection is broken or the backlog overflows;
+  /// sets `schedule` when a drain must be scheduled for what is left.
+  bool write(const std::vector<char>& frame, bool& schedule) {
     std::lock_guard<std::mutex> guard{write_mtx_};
     if (broken_)
       return true; // Terminated already; the message is dropped.
-    if (!backlog_.empty()) {
-      auto sent = send_from(backlog_.data(), backlog_.size());
-      if (!sent)
-        return false;
-      backlog_.erase(backlog_.begin(),
-                     backlog_.begin() + static_cast<std::ptrdiff_t>(*sent));
-    }
+    if (!send_backlog())
+      return false;
     std::size_t sent = 0;
     if (backlog_.empty()) {
       auto n = send_from(frame.data(), frame.size());
       if (!n)
         return false;
       sent = *n;
+      if (sent < frame.size())
+        last_progress_ = std::chrono::steady_clock::now();
     }
     backlog_.insert(backlog_.end(),
                     frame.begin() + static_cast<std::ptrdiff_t>(sent),
                     frame.end());
+    schedule = !backlog_.empty() && !drain_scheduled_;
+    drain_scheduled_ = drain_scheduled_ || schedule;
     return backlog_.size() <= max_backlog;
+  }
+
+  /// Sends what the socket takes of the backlog (the caller holds
+  /// write_mtx_); false once the connection is broken.
+  bool send_backlog() {
+    if (backlog_.empty())
+      return true;
+    auto sent = send_from(backlog_.data(), backlog_.size());
+    if (!sent)
+      return false;
+    if (*sent > 0)
+      last_progress_ = std::chrono::steady_clock::now();
+    backlog_.erase(backlog_.begin(),
+                   backlog_.begin() + static_cast<std::ptrdiff_t>(*sent));
+    return true;
+  }
+
+  /// A scheduled drain: a frame the socket did not take must not wait for
+  /// the next send, which may never come (a client's last call, the answer
+  /// to it). Breaks the link when the peer took nothing for
+  /// `drain_stall_limit`.
+  void drain(caf::execution_unit* host) {
+    bool again = false;
+    bool stalled = false;
+    bool ok = true;
+    {
+      std::lock_guard<std::mutex> guard{write_mtx_};
+      drain_scheduled_ = false;
+      if (broken_)
+        return;
+      ok = send_backlog();
+      stalled = ok && !backlog_.empty()
+                && std::chrono::steady_clock::now() - last_progress_
+                     > drain_stall_limit;
+      again = ok && !stalled && !backlog_.empty();
+      drain_scheduled_ = again;
+    }
+    if (!ok || stalled)
+      terminate(caf::make_error(caf::sec::socket_disconnected,
+                                stalled ? "direct link stalled"
+                                        : "direct link to peer broke"),
+                host);
+    else if (again)
+      schedule_drain();
+  }
+
+  void schedule_drain() {
+    auto& clock = home_system().clock();
+    clock.schedule_message(
+      clock.now() + drain_interval, caf::strong_actor_ptr{ctrl()},
+      caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
+                                atom::flush_v));
   }
 
   /// Sends what the socket takes of `size` bytes at `data` now: how many
@@ -229,6 +312,9 @@ private:
   bool owns_fd_;
   frame_fn frame_;
   std::vector<char> backlog_;
+  /// When the socket last took bytes of a backlog.
+  std::chrono::steady_clock::time_point last_progress_;
+  bool drain_scheduled_ = false;
   bool broken_ = false;
   caf::actor fallback_;
 };
@@ -258,9 +344,20 @@ void read_frames(int fd, const std::string& who, Deliver deliver) {
                    size, max_payload);
       return;
     }
-    payload.resize(size);
-    if (!read_exact(fd, payload.data(), size) || !deliver(payload.data(), size))
+    // Grown as the bytes arrive: a length prefix alone must not make the
+    // reader hold max_payload bytes.
+    payload.clear();
+    while (payload.size() < size) {
+      auto have = payload.size();
+      auto chunk = std::min<std::size_t>(size - have, read_chunk);
+      payload.resize(have + chunk);
+      if (!read_exact(fd, payload.data() + have, chunk))
+        return;
+    }
+    if (!deliver(payload.data(), size))
       return;
+    if (payload.capacity() > read_chunk)
+      std::vector<char>{}.swap(payload); // Not kept for the connection's life.
   }
 }
 
@@ -310,7 +407,7 @@ caf::expected<int> connect_to(const std::string& host, std::uint16_t port,
       return fail(errno_text("connect"));
     }
   }
-  set_nodelay(fd);
+  tune_socket(fd);
   // An empty socket buffer takes 14 bytes at once.
   if (::send(fd, hello.data(), hello.size(), MSG_NOSIGNAL)
       != static_cast<ssize_t>(hello.size()))
@@ -425,6 +522,7 @@ listener::~listener() {
     std::lock_guard<std::mutex> guard{mtx_};
     stopping_ = true;
   }
+  stopped_.notify_all();
   // Linux: shutdown of a listening socket wakes a blocked accept().
   ::shutdown(fd_, SHUT_RDWR);
   acceptor_.join();
@@ -441,19 +539,31 @@ void listener::accept_loop() {
   pthread_setname_np(pthread_self(), "ees.link.accept");
   for (;;) {
     int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
-    std::lock_guard<std::mutex> guard{mtx_};
+    int error = fd < 0 ? errno : 0;
+    std::unique_lock<std::mutex> guard{mtx_};
     if (stopping_) {
       if (fd >= 0)
         ::close(fd);
       return;
     }
     if (fd < 0) {
-      if (errno == EINTR || errno == ECONNABORTED)
+      errno = error; // For errno_text.
+      if (error == EINTR || error == ECONNABORTED)
         continue;
-      // Peers fall back to BASP when they cannot connect.
-      spdlog::error("n={} direct links: {}; peers use BASP", self_.value,
-                    errno_text("accept"));
-      return;
+      if (error == EBADF || error == EINVAL || error == ENOTSOCK
+          || error == EOPNOTSUPP) {
+        // The listening socket itself is unusable: peers use BASP.
+        spdlog::error("n={} direct links: {}; peers use BASP", self_.value,
+                      errno_text("accept"));
+        return;
+      }
+      // Out of descriptors or memory: finished connections may free some;
+      // accepting again at once would spin.
+      spdlog::warn("n={} direct links: {}; accepting again in {} ms",
+                   self_.value, errno_text("accept"), accept_retry.count());
+      reap();
+      stopped_.wait_for(guard, accept_retry, [this] { return stopping_; });
+      continue;
     }
     reap();
     if (connections_.size() >= max_connections) {
@@ -462,16 +572,24 @@ void listener::accept_loop() {
       ::close(fd);
       continue;
     }
-    set_nodelay(fd);
+    tune_socket(fd);
     connection c;
     c.fd = fd;
     c.done = std::make_shared<std::atomic<bool>>(false);
-    c.reader = std::thread{[this, fd, done = c.done] {
-      read_loop(fd);
-      // The dialer sees the end of the stream, whatever ended the loop.
-      ::shutdown(fd, SHUT_RDWR);
-      done->store(true);
-    }};
+    try {
+      c.reader = std::thread{[this, fd, done = c.done] {
+        read_loop(fd);
+        // The dialer sees the end of the stream, whatever ended the loop.
+        ::shutdown(fd, SHUT_RDWR);
+        done->store(true);
+      }};
+    } catch (const std::system_error& e) {
+      spdlog::warn("n={} direct links: no thread for a connection ({}), "
+                   "refusing it",
+                   self_.value, e.what());
+      ::close(fd);
+      continue;
+    }
     connections_.push_back(std::move(c));
   }
 }

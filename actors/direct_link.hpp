@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -65,6 +66,15 @@ inline constexpr std::uint32_t max_payload = 64u << 20;
 /// partitioned): beyond them it breaks, and the transport falls back to
 /// BASP, which queues without bound as before.
 inline constexpr std::size_t max_backlog = 8u << 20;
+/// How often a link with a backlog tries to send it when nothing else is
+/// sent, and how long it may make no progress before it breaks.
+inline constexpr std::chrono::milliseconds drain_interval{1};
+inline constexpr std::chrono::seconds drain_stall_limit{5};
+/// How long a listener waits after an accept failed for want of
+/// descriptors or memory.
+inline constexpr std::chrono::milliseconds accept_retry{100};
+/// Reads of a frame's payload grow its buffer by at most this much.
+inline constexpr std::size_t read_chunk = 1u << 20;
 /// Connections a listener serves at once, one thread each (one per peer, a
 /// few more while peers reconnect, one per client process); more are closed
 /// at once, and their dialers use BASP.
@@ -140,6 +150,8 @@ private:
   node_id self_;
   server_actor server_;
   std::mutex mtx_;
+  /// Wakes an accept loop waiting out a failed accept.
+  std::condition_variable stopped_;
   bool stopping_ = false;
   std::vector<connection> connections_;
   std::thread acceptor_;
@@ -149,8 +161,10 @@ private:
 /// `timeout`, sends the hello and returns a handle that behaves as the
 /// peer's server for the messages a server sends peers. Sending a batch
 /// (std::vector<envelope> or one envelope) writes its frame on the sending
-/// thread (never blocking: what the socket does not take waits for the
-/// next send, up to `max_backlog`); any other message goes to `fallback`
+/// thread (never blocking: what the socket does not take is sent by the
+/// next send or every `drain_interval`, up to `max_backlog`, and breaks the
+/// link after `drain_stall_limit` without progress); any other message goes
+/// to `fallback`
 /// (the peer's BASP proxy). The handle terminates (monitors get a
 /// down_msg) when the connection breaks or it receives an exit message.
 caf::expected<caf::actor> dial(caf::actor_system& sys, node_id self,

@@ -311,7 +311,9 @@ json untimed_report(const options& o, std::size_t ops, std::size_t errors,
 
 /// W6 fill (`fill`): assigns keys k-0..k-(K-1). `fill-locks`: acquires the
 /// locks held-0..held-(K-1), each by its own owner for the longest lease, so
-/// that later workloads run against a group holding K locks.
+/// that later workloads run against a group holding K locks. No write starts
+/// after --duration-s (as in the etcd and Ratis load generators); "ops" counts
+/// the keys written.
 int fill(cluster::client& cl, options o) {
   std::string value(o.value_size, 'v');
   auto command = [&](std::size_t i) {
@@ -328,17 +330,23 @@ int fill(cluster::client& cl, options o) {
     return cmd.dump();
   };
   std::atomic<std::size_t> next{0};
+  std::atomic<std::size_t> written{0};
   std::atomic<std::size_t> errors{0};
   auto t0 = steady::now();
+  auto limit = t0
+               + std::chrono::duration_cast<steady::duration>(
+                 std::chrono::duration<double>(o.duration_s));
   auto cpu0 = cpu_now();
   auto ts = unix_now();
   // Each worker thread keeps one blocking call in flight.
   std::vector<std::thread> workers;
   for (std::size_t k = 0; k < o.concurrency; ++k)
     workers.emplace_back([&] {
-      for (auto i = next++; i < o.keys; i = next++) {
+      for (auto i = next++; i < o.keys && steady::now() < limit; i = next++) {
         std::string error;
-        if (!accepted(cl.submit(bench_group, command(i)), error))
+        if (accepted(cl.submit(bench_group, command(i)), error))
+          ++written;
+        else
           ++errors;
       }
     });
@@ -346,7 +354,7 @@ int fill(cluster::client& cl, options o) {
     t.join();
   auto secs = std::chrono::duration<double>(steady::now() - t0).count();
   auto cpu1 = cpu_now();
-  auto j = untimed_report(o, o.keys - errors, errors, secs, cpu0, cpu1, ts);
+  auto j = untimed_report(o, written, errors, secs, cpu0, cpu1, ts);
   std::printf("%s\n", j.dump().c_str());
   return 0;
 }

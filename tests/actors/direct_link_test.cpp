@@ -108,13 +108,16 @@ std::string sink_name(const client_sink_actor& sink) {
 /// A server for a client's calls and subscriptions only: offers `port` as
 /// its direct port, tells `observer` (atom::calls, payload, sink name) of
 /// every call and answers it with its payload, except the first call of
-/// "hold-once", which it never answers. It tells `observer` (atom::subscribe,
-/// owner) of a subscription and acknowledges it only on atom::flush.
+/// "hold-once", which it never answers, and of "held", which it answers only
+/// on atom::flush. It tells `observer` (atom::subscribe, owner) of a
+/// subscription and acknowledges it only on atom::flush.
 caf::behavior calls_server(caf::event_based_actor* self, caf::actor observer) {
   auto port = std::make_shared<std::uint16_t>(0);
   auto held = std::make_shared<std::set<std::string>>();
   auto subscribed = std::make_shared<
     std::vector<caf::typed_response_promise<caf::ok_atom>>>();
+  auto later = std::make_shared<
+    std::vector<std::pair<client_sink_actor, client_answer>>>();
   return {
     [self, observer, subscribed](atom::client, atom::subscribe, group_id,
                                  std::string& owner, client_sink_actor&) {
@@ -122,16 +125,19 @@ caf::behavior calls_server(caf::event_based_actor* self, caf::actor observer) {
       self->send(observer, atom::subscribe_v, owner);
       return subscribed->back();
     },
-    [subscribed](atom::flush) {
+    [self, subscribed, later](atom::flush) {
       for (auto& rp : *subscribed)
         rp.deliver(caf::ok_atom::value);
       subscribed->clear();
+      for (auto& [sink, answer] : *later)
+        self->send(sink, atom::answers_v, std::vector<client_answer>{answer});
+      later->clear();
     },
     [port](atom::configure, std::uint16_t p) { *port = p; },
     [port](atom::direct_port) { return *port; },
-    [self, observer, held](atom::client, atom::calls,
-                           std::vector<client_call>& calls,
-                           client_sink_actor& sink) {
+    [self, observer, held, later](atom::client, atom::calls,
+                                  std::vector<client_call>& calls,
+                                  client_sink_actor& sink) {
       std::vector<client_answer> answers;
       for (auto& call : calls) {
         self->send(observer, atom::calls_v, call.payload, sink_name(sink));
@@ -141,7 +147,10 @@ caf::behavior calls_server(caf::event_based_actor* self, caf::actor observer) {
         a.id = call.id;
         a.reply.ok = true;
         a.reply.value = call.payload;
-        answers.push_back(std::move(a));
+        if (call.payload == "held")
+          later->emplace_back(sink, std::move(a));
+        else
+          answers.push_back(std::move(a));
       }
       if (!answers.empty())
         self->send(sink, atom::answers_v, std::move(answers));
@@ -166,6 +175,52 @@ int raw_connect(std::uint16_t port) {
 void raw_send(int fd, const std::vector<char>& bytes) {
   REQUIRE(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL)
           == static_cast<ssize_t>(bytes.size()));
+}
+
+/// A listening socket on 127.0.0.1 (its port in `port`) whose accepts and
+/// the reads of what it accepts give up after 10 s, with a small receive
+/// buffer: a sender fills it soon.
+int raw_listener(std::uint16_t& port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  REQUIRE(fd >= 0);
+  int rcvbuf = 64 << 10;
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+  timeval tv{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  REQUIRE(::listen(fd, 4) == 0);
+  socklen_t len = sizeof(addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  port = ntohs(addr.sin_port);
+  return fd;
+}
+
+/// Accepts one connection of `raw_listener` (-1 after 10 s) and sets its
+/// reads to give up after 10 s.
+int raw_accept(int listener) {
+  int fd = ::accept(listener, nullptr, nullptr);
+  if (fd >= 0) {
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  }
+  return fd;
+}
+
+/// Reads up to `n` bytes, fewer if nothing arrives for 10 s.
+std::vector<char> raw_read(int fd, std::size_t n) {
+  std::vector<char> out(n);
+  std::size_t got = 0;
+  while (got < n) {
+    auto r = ::recv(fd, out.data() + got, n - got, 0);
+    if (r <= 0)
+      break;
+    got += static_cast<std::size_t>(r);
+  }
+  out.resize(got);
+  return out;
 }
 
 /// Takes every message waiting for `who` (each must be a `Ts...`) and
@@ -394,6 +449,35 @@ TEST_CASE_FIXTURE(link_fixture,
   CHECK(down);
 }
 
+TEST_CASE_FIXTURE(link_fixture,
+                  "client link: what the server's side cannot frame (an "
+                  "answer too big) breaks the link, so that the client "
+                  "retries over BASP instead of waiting for it") {
+  caf::scoped_actor client{sys};
+  auto dialed
+    = direct::client_link::dial(sys, 6, "127.0.0.1", listener->port(), 1000ms,
+                                caf::actor_cast<caf::actor>(fallback),
+                                caf::actor_cast<client_sink_actor>(client));
+  REQUIRE(dialed);
+  auto link = *dialed;
+  watcher->monitor(link->handle());
+  caf::anon_send(caf::actor_cast<server_actor>(link->handle()), atom::client_v,
+                 atom::calls_v, sample_calls(),
+                 caf::actor_cast<client_sink_actor>(client));
+  caf::actor sink;
+  server->receive(
+    [&](atom::client, atom::calls, std::vector<client_call>&,
+        client_sink_actor& s) { sink = caf::actor_cast<caf::actor>(s); },
+    caf::after(5s) >> [] {});
+  REQUIRE(sink);
+  caf::anon_send(sink, atom::direct_port_v); // Has no answers frame.
+  bool down = false;
+  watcher->receive([&](caf::down_msg&) { down = true; },
+                   caf::after(10s) >> [] {});
+  CHECK(down);
+  CHECK(client->mailbox().empty());
+}
+
 TEST_CASE_FIXTURE(link_fixture, "client link listener: a malformed calls "
                                 "frame closes the connection and delivers "
                                 "nothing more") {
@@ -494,4 +578,112 @@ TEST_CASE("a client sends its calls over the server's direct link, over CAF "
   res = result.get();
   CHECK_MESSAGE(res.ok, res.error);
   CHECK(res.attempts == 2);
+}
+
+TEST_CASE("client link: a frame the socket did not take at once is sent in "
+          "full, though nothing is sent after it") {
+  real_system rs;
+  caf::scoped_actor client{rs.sys};
+  caf::scoped_actor fallback{rs.sys};
+  std::uint16_t port = 0;
+  int lfd = raw_listener(port);
+  auto dialed = direct::client_link::dial(
+    rs.sys, 5, "127.0.0.1", port, 1000ms, caf::actor_cast<caf::actor>(fallback),
+    caf::actor_cast<client_sink_actor>(client));
+  REQUIRE(dialed);
+  int fd = raw_accept(lfd);
+  REQUIRE(fd >= 0);
+  CHECK(raw_read(fd, direct::hello_size) == direct::encode_client_hello(5));
+  // 7.5 MiB: more than the sender's socket buffer (at most 4 MiB here) and
+  // the receiver's 64 KiB take, less than a link's backlog may hold.
+  std::vector<client_call> calls{
+    client_call{1, group_id{1}, false, 0, std::string((15u << 20) / 2, 'x')}};
+  auto frame = direct::encode_frame(calls);
+  caf::anon_send(caf::actor_cast<server_actor>((*dialed)->handle()),
+                 atom::client_v, atom::calls_v, calls,
+                 caf::actor_cast<client_sink_actor>(client));
+  // The send wrote what the socket took; the rest must follow without
+  // another send.
+  auto got = raw_read(fd, frame.size());
+  CHECK(got.size() == frame.size());
+  CHECK(got == frame);
+  ::close(fd);
+  ::close(lfd);
+}
+
+TEST_CASE("a client retries only the calls a broken direct link carried, "
+          "and dials a server whose links keep breaking less and less "
+          "often") {
+  real_system rs;
+  caf::scoped_actor observer{rs.sys};
+  auto srv = rs.sys.spawn(calls_server, caf::actor_cast<caf::actor>(observer));
+  std::shared_ptr<void> stop_srv{nullptr, [srv](void*) {
+                                   caf::anon_send_exit(
+                                     srv, caf::exit_reason::user_shutdown);
+                                 }};
+  auto basp_port = rs.sys.middleman().publish(srv, 0, "127.0.0.1");
+  REQUIRE(basp_port);
+  auto l = direct::listener::start("127.0.0.1", node_id{1},
+                                   caf::actor_cast<server_actor>(srv));
+  REQUIRE(l);
+  auto listener = std::move(*l);
+  caf::anon_send(srv, atom::configure_v, listener->port());
+  cluster::client_options opts;
+  opts.endpoints.push_back("127.0.0.1:" + std::to_string(*basp_port));
+  opts.timeout = 60s;
+  opts.attempt_timeout = 30s;
+  cluster::client c{rs.sys, opts};
+  auto arrived = [&](const std::string& payload) {
+    std::string via;
+    for (int i = 0; i < 10 && via.empty(); ++i)
+      observer->receive(
+        [&](atom::calls, std::string& p, std::string& name) {
+          if (p == payload)
+            via = name;
+        },
+        caf::after(5s) >> [] {});
+    return via;
+  };
+  bool direct = false;
+  for (int i = 0; i < 200 && !direct; ++i) {
+    auto payload = "p" + std::to_string(i);
+    REQUIRE(c.submit(group_id{1}, payload).ok);
+    direct = arrived(payload) == "direct_link";
+  }
+  REQUIRE(direct);
+
+  // A call over CAF (a subscription is pending) waits for its answer while
+  // the link breaks.
+  c.subscribe(group_id{1}, "owner-1", [](const std::string&) {});
+  observer->receive([](atom::subscribe, std::string&) {},
+                    caf::after(5s) >> [] { FAIL("no subscription"); });
+  auto result = std::make_shared<std::promise<cluster::client_result>>();
+  auto held = result->get_future();
+  c.submit_async(group_id{1}, "held", [result](cluster::client_result r) {
+    result->set_value(std::move(r));
+  });
+  REQUIRE(arrived("held") == "ees.client");
+  // The next dial goes to a listener of the test's: its accept shows that
+  // the client handled the broken link (and waited to dial again).
+  std::uint16_t raw_port = 0;
+  int lfd = raw_listener(raw_port);
+  caf::anon_send(srv, atom::configure_v, raw_port);
+  listener.reset();
+  int first = raw_accept(lfd);
+  REQUIRE(first >= 0);
+  auto first_at = std::chrono::steady_clock::now();
+  caf::anon_send(srv, atom::flush_v);
+  REQUIRE(held.wait_for(30s) == std::future_status::ready);
+  auto res = held.get();
+  CHECK_MESSAGE(res.ok, res.error);
+  // Not retried: its answer came over CAF, where it was sent.
+  CHECK(res.attempts == 1);
+
+  // This link breaks at once too: the next dial waits twice as long.
+  ::close(first);
+  int second = raw_accept(lfd);
+  REQUIRE(second >= 0);
+  CHECK(std::chrono::steady_clock::now() - first_at >= 1900ms);
+  ::close(second);
+  ::close(lfd);
 }
