@@ -95,6 +95,18 @@ struct link_fixture : real_system {
     listener = std::move(*l);
     REQUIRE(listener->port() != 0);
   }
+
+  /// A client link to the listener, answering to `client`, watched.
+  std::shared_ptr<direct::client_link> dial_client(caf::scoped_actor& client,
+                                                   std::uint64_t tag) {
+    auto dialed
+      = direct::client_link::dial(sys, tag, "127.0.0.1", listener->port(),
+                                  1000ms, caf::actor_cast<caf::actor>(fallback),
+                                  caf::actor_cast<client_sink_actor>(client));
+    REQUIRE(dialed);
+    watcher->monitor((*dialed)->handle());
+    return *dialed;
+  }
 };
 
 /// What name the actor behind `sink` has: "direct_link" for the server's
@@ -399,13 +411,7 @@ TEST_CASE_FIXTURE(link_fixture,
                   "writes the answers back; other messages go to the "
                   "fallback; the link ends with the server's listener") {
   caf::scoped_actor client{sys};
-  auto dialed
-    = direct::client_link::dial(sys, 5, "127.0.0.1", listener->port(), 1000ms,
-                                caf::actor_cast<caf::actor>(fallback),
-                                caf::actor_cast<client_sink_actor>(client));
-  REQUIRE(dialed);
-  auto link = *dialed;
-  watcher->monitor(link->handle());
+  auto link = dial_client(client, 5);
   auto as_server = caf::actor_cast<server_actor>(link->handle());
 
   auto calls = sample_calls();
@@ -454,13 +460,7 @@ TEST_CASE_FIXTURE(link_fixture,
                   "answer too big) breaks the link, so that the client "
                   "retries over BASP instead of waiting for it") {
   caf::scoped_actor client{sys};
-  auto dialed
-    = direct::client_link::dial(sys, 6, "127.0.0.1", listener->port(), 1000ms,
-                                caf::actor_cast<caf::actor>(fallback),
-                                caf::actor_cast<client_sink_actor>(client));
-  REQUIRE(dialed);
-  auto link = *dialed;
-  watcher->monitor(link->handle());
+  auto link = dial_client(client, 6);
   caf::anon_send(caf::actor_cast<server_actor>(link->handle()), atom::client_v,
                  atom::calls_v, sample_calls(),
                  caf::actor_cast<client_sink_actor>(client));
@@ -491,33 +491,40 @@ TEST_CASE_FIXTURE(link_fixture, "client link listener: a malformed calls "
         == 1);
 }
 
-TEST_CASE("a client sends its calls over the server's direct link, over CAF "
-          "while a subscription is unacknowledged (a call must not overtake "
-          "it), and retries the calls a broken link carried over CAF") {
+/// A `calls_server` published over BASP with a direct-link listener, and a
+/// client of it.
+struct calls_fixture {
   real_system rs;
   caf::scoped_actor observer{rs.sys};
-  auto srv = rs.sys.spawn(calls_server, caf::actor_cast<caf::actor>(observer));
+  caf::actor srv
+    = rs.sys.spawn(calls_server, caf::actor_cast<caf::actor>(observer));
   // Ends the server however the test ends (the system waits for it).
-  std::shared_ptr<void> stop_srv{nullptr, [srv](void*) {
+  std::shared_ptr<void> stop_srv{nullptr, [srv = srv](void*) {
                                    caf::anon_send_exit(
                                      srv, caf::exit_reason::user_shutdown);
                                  }};
-  auto basp_port = rs.sys.middleman().publish(srv, 0, "127.0.0.1");
-  REQUIRE(basp_port);
-  auto l = direct::listener::start("127.0.0.1", node_id{1},
-                                   caf::actor_cast<server_actor>(srv));
-  REQUIRE(l);
-  auto listener = std::move(*l);
-  caf::anon_send(srv, atom::configure_v, listener->port());
-  cluster::client_options opts;
-  opts.endpoints.push_back("127.0.0.1:" + std::to_string(*basp_port));
-  // Long bounds: a lost call must be retried when the link breaks, not
-  // when its attempt times out.
-  opts.timeout = 60s;
-  opts.attempt_timeout = 30s;
-  cluster::client c{rs.sys, opts};
-  // Where the call with `payload` arrived: the server's sink names it.
-  auto arrived = [&](const std::string& payload) {
+  std::unique_ptr<direct::listener> listener;
+  std::unique_ptr<cluster::client> client;
+
+  calls_fixture() {
+    auto basp_port = rs.sys.middleman().publish(srv, 0, "127.0.0.1");
+    REQUIRE(basp_port);
+    auto l = direct::listener::start("127.0.0.1", node_id{1},
+                                     caf::actor_cast<server_actor>(srv));
+    REQUIRE(l);
+    listener = std::move(*l);
+    caf::anon_send(srv, atom::configure_v, listener->port());
+    cluster::client_options opts;
+    opts.endpoints.push_back("127.0.0.1:" + std::to_string(*basp_port));
+    // Long bounds: a lost call must be retried when the link breaks, not
+    // when its attempt times out.
+    opts.timeout = 60s;
+    opts.attempt_timeout = 30s;
+    client = std::make_unique<cluster::client>(rs.sys, opts);
+  }
+
+  /// Where the call with `payload` arrived: the server's sink names it.
+  std::string arrived(const std::string& payload) {
     std::string via;
     for (int i = 0; i < 10 && via.empty(); ++i)
       observer->receive(
@@ -527,18 +534,30 @@ TEST_CASE("a client sends its calls over the server's direct link, over CAF "
         },
         caf::after(5s) >> [] {});
     return via;
-  };
-
-  // The first calls may go over CAF while the link is being dialed.
-  bool direct = false;
-  for (int i = 0; i < 200 && !direct; ++i) {
-    auto payload = "p" + std::to_string(i);
-    auto res = c.submit(group_id{1}, payload);
-    REQUIRE_MESSAGE(res.ok, res.error);
-    CHECK(res.value == payload);
-    direct = arrived(payload) == "direct_link";
   }
-  REQUIRE(direct);
+
+  /// Submits calls until one arrives over the direct link (the first ones
+  /// may go over CAF while the link is being dialed); `prefix` names them.
+  bool until_direct(const std::string& prefix) {
+    for (int i = 0; i < 200; ++i) {
+      auto payload = prefix + std::to_string(i);
+      auto res = client->submit(group_id{1}, payload);
+      REQUIRE_MESSAGE(res.ok, res.error);
+      CHECK(res.value == payload);
+      if (arrived(payload) == "direct_link")
+        return true;
+    }
+    return false;
+  }
+};
+
+TEST_CASE_FIXTURE(calls_fixture,
+                  "a client sends its calls over the server's direct link, "
+                  "over CAF while a subscription is unacknowledged (a call "
+                  "must not overtake it), and retries the calls a broken "
+                  "link carried over CAF") {
+  auto& c = *client;
+  REQUIRE(until_direct("p"));
 
   // A subscription goes over CAF; until the server acknowledged it, calls
   // do too (the grant a call causes must find the subscription).
@@ -554,13 +573,7 @@ TEST_CASE("a client sends its calls over the server's direct link, over CAF "
   REQUIRE_MESSAGE(res.ok, res.error);
   CHECK(arrived("while-subscribing") == "ees.client");
   caf::anon_send(srv, atom::flush_v);
-  direct = false;
-  for (int i = 0; i < 200 && !direct; ++i) {
-    auto payload = "s" + std::to_string(i);
-    REQUIRE(c.submit(group_id{1}, payload).ok);
-    direct = arrived(payload) == "direct_link";
-  }
-  CHECK(direct);
+  CHECK(until_direct("s"));
 
   // A call in flight on the link when it breaks is retried over CAF.
   auto held = std::make_shared<std::promise<cluster::client_result>>();
@@ -611,46 +624,12 @@ TEST_CASE("client link: a frame the socket did not take at once is sent in "
   ::close(lfd);
 }
 
-TEST_CASE("a client retries only the calls a broken direct link carried, "
-          "and dials a server whose links keep breaking less and less "
-          "often") {
-  real_system rs;
-  caf::scoped_actor observer{rs.sys};
-  auto srv = rs.sys.spawn(calls_server, caf::actor_cast<caf::actor>(observer));
-  std::shared_ptr<void> stop_srv{nullptr, [srv](void*) {
-                                   caf::anon_send_exit(
-                                     srv, caf::exit_reason::user_shutdown);
-                                 }};
-  auto basp_port = rs.sys.middleman().publish(srv, 0, "127.0.0.1");
-  REQUIRE(basp_port);
-  auto l = direct::listener::start("127.0.0.1", node_id{1},
-                                   caf::actor_cast<server_actor>(srv));
-  REQUIRE(l);
-  auto listener = std::move(*l);
-  caf::anon_send(srv, atom::configure_v, listener->port());
-  cluster::client_options opts;
-  opts.endpoints.push_back("127.0.0.1:" + std::to_string(*basp_port));
-  opts.timeout = 60s;
-  opts.attempt_timeout = 30s;
-  cluster::client c{rs.sys, opts};
-  auto arrived = [&](const std::string& payload) {
-    std::string via;
-    for (int i = 0; i < 10 && via.empty(); ++i)
-      observer->receive(
-        [&](atom::calls, std::string& p, std::string& name) {
-          if (p == payload)
-            via = name;
-        },
-        caf::after(5s) >> [] {});
-    return via;
-  };
-  bool direct = false;
-  for (int i = 0; i < 200 && !direct; ++i) {
-    auto payload = "p" + std::to_string(i);
-    REQUIRE(c.submit(group_id{1}, payload).ok);
-    direct = arrived(payload) == "direct_link";
-  }
-  REQUIRE(direct);
+TEST_CASE_FIXTURE(calls_fixture,
+                  "a client retries only the calls a broken direct link "
+                  "carried, and dials a server whose links keep breaking "
+                  "less and less often") {
+  auto& c = *client;
+  REQUIRE(until_direct("p"));
 
   // A call over CAF (a subscription is pending) waits for its answer while
   // the link breaks.
