@@ -239,6 +239,50 @@ caf::behavior fake_connector(caf::event_based_actor*, caf::actor server) {
   };
 }
 
+/// Takes subscriptions and never acknowledges them (the promises stay in
+/// `held`); offers no direct link.
+caf::behavior unanswering_subscriber(
+  caf::event_based_actor* self,
+  std::shared_ptr<std::vector<caf::typed_response_promise<caf::ok_atom>>>
+    held) {
+  return {
+    [self, held](atom::client, atom::subscribe, group_id, std::string&,
+                 client_sink_actor&) {
+      held->push_back(self->make_response_promise<caf::ok_atom>());
+      return held->back();
+    },
+    [](atom::direct_port) { return std::uint16_t{0}; },
+  };
+}
+
+/// Acknowledges subscriptions and counts them; offers no direct link.
+caf::behavior answering_subscriber(caf::event_based_actor*,
+                                   std::shared_ptr<std::size_t> subscribed) {
+  return {
+    [subscribed](atom::client, atom::subscribe, group_id, std::string&,
+                 client_sink_actor&) {
+      ++*subscribed;
+      return caf::ok_atom::value;
+    },
+    [](atom::direct_port) { return std::uint16_t{0}; },
+  };
+}
+
+/// Stands in for the middleman: the first connect reaches `first`, every
+/// later one `then`; counts them in `connects`.
+caf::behavior two_server_connector(caf::event_based_actor*, caf::actor first,
+                                   caf::actor then,
+                                   std::shared_ptr<std::size_t> connects) {
+  return {
+    [=](caf::connect_atom, const std::string&, std::uint16_t) {
+      auto to = ++*connects == 1 ? first : then;
+      return caf::make_message(caf::node_id{},
+                               caf::actor_cast<caf::strong_actor_ptr>(to),
+                               std::set<std::string>{});
+    },
+  };
+}
+
 std::size_t follower_of(std::size_t leader) {
   return (leader + 1) % 3;
 }
@@ -491,5 +535,44 @@ TEST_CASE_FIXTURE(client_fixture, "an idle client keeps its connection to a "
   }
   CHECK(*asked - before >= 9);
   self->send_exit(srv, caf::exit_reason::user_shutdown);
+  self->send_exit(mm, caf::exit_reason::user_shutdown);
+}
+
+TEST_CASE_FIXTURE(client_fixture, "a subscription that fails after its "
+                                  "connection was replaced leaves the new "
+                                  "connection alone") {
+  auto held = std::make_shared<
+    std::vector<caf::typed_response_promise<caf::ok_atom>>>();
+  auto first = sys.spawn(unanswering_subscriber, held);
+  auto subscribed = std::make_shared<std::size_t>(0);
+  auto then = sys.spawn(answering_subscriber, subscribed);
+  auto connects = std::make_shared<std::size_t>(0);
+  auto mm = sys.spawn(two_server_connector, first, then, connects);
+  cluster::client_options opts;
+  opts.endpoints = {"server.test:7001"};
+  opts.connector = caf::actor_cast<caf::io::middleman_actor>(mm);
+  opts.attempt_timeout = 1000ms;
+  cluster::client c{sys, opts};
+  c.subscribe(g, "owner-1", [](const std::string&) {});
+  sched.run();
+  REQUIRE(held->size() == 1); // Unanswered at the first server.
+  // The first server dies; the client connects again (to `then`) and
+  // subscribes there.
+  self->send_exit(first, caf::exit_reason::kill);
+  for (int i = 0; i < 5; ++i) {
+    sched.advance_time(50ms);
+    sched.run();
+  }
+  REQUIRE(*connects == 2);
+  REQUIRE(*subscribed == 1);
+  // The first subscription times out now: it says nothing about the
+  // connection to `then`, which must stay up.
+  for (int i = 0; i < 20; ++i) {
+    sched.advance_time(100ms);
+    sched.run();
+  }
+  CHECK(*connects == 2);
+  CHECK(*subscribed == 1);
+  self->send_exit(then, caf::exit_reason::user_shutdown);
   self->send_exit(mm, caf::exit_reason::user_shutdown);
 }
