@@ -589,8 +589,12 @@ void client_state::offer_direct(std::size_t idx, std::uint64_t gen) {
              gen](std::shared_ptr<actors::direct::client_link>& link) {
               on_direct(idx, gen, std::move(link));
             },
-            // A failed dial leaves the calls on the CAF connection.
-            [this, idx, gen](caf::error&) { redial_later(idx, gen); });
+            // A failed dial leaves the calls on the CAF connection; one for
+            // an earlier connection says nothing about the current one.
+            [this, idx, gen](caf::error&) {
+              if (endpoints[idx].generation == gen)
+                redial_later(idx, gen);
+            });
       },
       [](caf::error&) {
         // A server without direct links (an older version): CAF only.

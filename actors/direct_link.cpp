@@ -5,6 +5,7 @@
 #include <caf/actor_cast.hpp>
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/exit_reason.hpp>
 #include <caf/make_actor.hpp>
 #include <caf/monitorable_actor.hpp>
@@ -72,9 +73,11 @@ void set_read_timeout(int fd, std::chrono::seconds t) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 }
 
-/// TCP_NODELAY, and TCP keepalive probes: a reader blocked on a peer that
-/// vanished without a FIN (host down, partition) learns it within about
-/// 20 s instead of holding its thread and connection slot forever.
+/// TCP_NODELAY, TCP keepalive probes and a user timeout: a reader blocked
+/// on a peer that vanished without a FIN (host down, partition) learns it
+/// within about 30 s instead of holding its thread and connection slot
+/// forever, whether the connection was idle (keepalive) or had data
+/// unacknowledged (no probes are sent then; the user timeout ends it).
 void tune_socket(int fd) {
   int one = 1;
   ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -85,6 +88,9 @@ void tune_socket(int fd) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval));
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count));
+  unsigned int user_timeout_ms = 30000;
+  ::setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout_ms,
+               sizeof(user_timeout_ms));
 }
 
 using addrinfo_ptr = std::unique_ptr<addrinfo, decltype(&::freeaddrinfo)>;
@@ -136,6 +142,30 @@ std::vector<char> answers_frame(caf::type_erased_tuple& msg) {
   return {};
 }
 
+/// The drain timer of a link: (atom::flush) arms it (one timer at a time),
+/// and when the timer fires the actor sends the link (atom::flush) from its
+/// worker, which drains the link there. CAF's clock thread must never run a
+/// link's drain itself: a drain re-arms the timer, and a push into the
+/// clock's bounded queue from the queue's only consumer blocks for good
+/// once the queue is full. Holds the link weakly: the link owns it.
+caf::behavior drain_timer(caf::event_based_actor* self,
+                          caf::weak_actor_ptr link) {
+  auto armed = std::make_shared<bool>(false);
+  return {
+    [self, armed](atom::flush) {
+      if (*armed)
+        return;
+      *armed = true;
+      self->delayed_send(self, drain_interval, atom::tick_v);
+    },
+    [armed, link](atom::tick) {
+      *armed = false;
+      if (auto strong = link.lock())
+        caf::anon_send(caf::actor_cast<caf::actor>(strong), atom::flush_v);
+    },
+  };
+}
+
 /// The handle of a link: an actor without a mailbox whose enqueue writes
 /// the frame of what it is sent to the socket on the caller's thread (a CAF
 /// worker, or the storage thread sending acknowledgements after a write).
@@ -150,8 +180,14 @@ public:
       fallback_(std::move(fallback)) {}
 
   ~link_actor() override {
+    caf::anon_send_exit(timer_, caf::exit_reason::user_shutdown);
     if (owns_fd_)
       ::close(fd_);
+  }
+
+  /// Set once, before anyone else has the link (make_link).
+  void set_timer(caf::actor timer) {
+    timer_ = std::move(timer);
   }
 
   const char* name() const override {
@@ -166,8 +202,8 @@ public:
       return;
     }
     if (content.match_elements<atom::flush>()) {
-      // Its own drain timer: actors only ever send atom::flush to
-      // themselves, never to a peer or a client.
+      // Its drain timer (actors only ever send atom::flush to themselves or
+      // to their drain timer, never to a peer or a client).
       drain(host);
       return;
     }
@@ -193,7 +229,7 @@ public:
                 host);
 #ifndef EES_MUTANT_NO_DRAIN
     else if (schedule)
-      schedule_drain();
+      caf::anon_send(timer_, atom::flush_v);
 #endif // Mutant: the rest waits for the next send.
   }
 
@@ -208,7 +244,7 @@ private:
     if (!send_backlog())
       return false;
     std::size_t sent = 0;
-    if (backlog_.empty()) {
+    if (pending() == 0) {
       auto n = send_from(frame.data(), frame.size());
       if (!n)
         return false;
@@ -219,23 +255,38 @@ private:
     backlog_.insert(backlog_.end(),
                     frame.begin() + static_cast<std::ptrdiff_t>(sent),
                     frame.end());
-    schedule = !backlog_.empty() && !drain_scheduled_;
+    schedule = pending() > 0 && !drain_scheduled_;
     drain_scheduled_ = drain_scheduled_ || schedule;
-    return backlog_.size() <= max_backlog;
+    return pending() <= max_backlog;
+  }
+
+  /// Bytes of the backlog not sent yet (the caller holds write_mtx_).
+  std::size_t pending() const {
+    return backlog_.size() - sent_;
   }
 
   /// Sends what the socket takes of the backlog (the caller holds
-  /// write_mtx_); false once the connection is broken.
+  /// write_mtx_); false once the connection is broken. Sent bytes are
+  /// dropped from the buffer's front only in steps of `read_chunk`: moving
+  /// up to `max_backlog` bytes for every few kilobytes sent would cost more
+  /// than the sending.
   bool send_backlog() {
-    if (backlog_.empty())
+    if (pending() == 0)
       return true;
-    auto sent = send_from(backlog_.data(), backlog_.size());
+    auto sent = send_from(backlog_.data() + sent_, pending());
     if (!sent)
       return false;
     if (*sent > 0)
       last_progress_ = std::chrono::steady_clock::now();
-    backlog_.erase(backlog_.begin(),
-                   backlog_.begin() + static_cast<std::ptrdiff_t>(*sent));
+    sent_ += *sent;
+    if (sent_ == backlog_.size()) {
+      backlog_.clear();
+      sent_ = 0;
+    } else if (sent_ >= read_chunk) {
+      backlog_.erase(backlog_.begin(),
+                     backlog_.begin() + static_cast<std::ptrdiff_t>(sent_));
+      sent_ = 0;
+    }
     return true;
   }
 
@@ -253,10 +304,10 @@ private:
       if (broken_)
         return;
       ok = send_backlog();
-      stalled = ok && !backlog_.empty()
+      stalled = ok && pending() > 0
                 && std::chrono::steady_clock::now() - last_progress_
                      > drain_stall_limit;
-      again = ok && !stalled && !backlog_.empty();
+      again = ok && !stalled && pending() > 0;
       drain_scheduled_ = again;
     }
     if (!ok || stalled)
@@ -265,15 +316,7 @@ private:
                                         : "direct link to peer broke"),
                 host);
     else if (again)
-      schedule_drain();
-  }
-
-  void schedule_drain() {
-    auto& clock = home_system().clock();
-    clock.schedule_message(
-      clock.now() + drain_interval, caf::strong_actor_ptr{ctrl()},
-      caf::make_mailbox_element(nullptr, caf::make_message_id(), {},
-                                atom::flush_v));
+      caf::anon_send(timer_, atom::flush_v);
   }
 
   /// Sends what the socket takes of `size` bytes at `data` now: how many
@@ -302,8 +345,10 @@ private:
         return;
       broken_ = true;
       backlog_.clear();
+      sent_ = 0;
       ::shutdown(fd_, SHUT_RDWR);
     }
+    caf::anon_send_exit(timer_, caf::exit_reason::user_shutdown);
     cleanup(std::move(reason), host);
   }
 
@@ -312,11 +357,14 @@ private:
   bool owns_fd_;
   frame_fn frame_;
   std::vector<char> backlog_;
+  /// Bytes at the front of `backlog_` sent already.
+  std::size_t sent_ = 0;
   /// When the socket last took bytes of a backlog.
   std::chrono::steady_clock::time_point last_progress_;
   bool drain_scheduled_ = false;
   bool broken_ = false;
   caf::actor fallback_;
+  caf::actor timer_;
 };
 
 caf::actor make_link(caf::actor_system& sys, int fd, bool owns_fd,
@@ -325,6 +373,10 @@ caf::actor make_link(caf::actor_system& sys, int fd, bool owns_fd,
   auto ptr = caf::make_actor<link_actor, caf::strong_actor_ptr>(
     sys.next_actor_id(), sys.node(), &sys, cfg, fd, owns_fd, frame,
     std::move(fallback));
+  auto* link
+    = static_cast<link_actor*>(caf::actor_cast<caf::abstract_actor*>(ptr));
+  link->set_timer(
+    sys.spawn(drain_timer, caf::actor_cast<caf::weak_actor_ptr>(ptr)));
   return caf::actor_cast<caf::actor>(std::move(ptr));
 }
 
@@ -537,6 +589,7 @@ listener::~listener() {
 
 void listener::accept_loop() {
   pthread_setname_np(pthread_self(), "ees.link.accept");
+  bool failing = false;
   for (;;) {
     int fd = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
     int error = fd < 0 ? errno : 0;
@@ -550,21 +603,26 @@ void listener::accept_loop() {
       errno = error; // For errno_text.
       if (error == EINTR || error == ECONNABORTED)
         continue;
-      if (error == EBADF || error == EINVAL || error == ENOTSOCK
-          || error == EOPNOTSUPP) {
+      if (error == EBADF || error == EINVAL || error == ENOTSOCK) {
         // The listening socket itself is unusable: peers use BASP.
         spdlog::error("n={} direct links: {}; peers use BASP", self_.value,
                       errno_text("accept"));
         return;
       }
-      // Out of descriptors or memory: finished connections may free some;
-      // accepting again at once would spin.
-      spdlog::warn("n={} direct links: {}; accepting again in {} ms",
-                   self_.value, errno_text("accept"), accept_retry.count());
+      // Out of descriptors or memory (or a network error of the pending
+      // connection): finished connections may free some; accepting again
+      // at once would spin. Warned once per streak.
+      if (!failing)
+        spdlog::warn("n={} direct links: {}; accepting again every {} ms",
+                     self_.value, errno_text("accept"), accept_retry.count());
+      failing = true;
       reap();
       stopped_.wait_for(guard, accept_retry, [this] { return stopping_; });
       continue;
     }
+    if (failing)
+      spdlog::info("n={} direct links: accepting again", self_.value);
+    failing = false;
     reap();
     if (connections_.size() >= max_connections) {
       spdlog::warn("n={} direct links: {} connections open, refusing one more",
