@@ -142,24 +142,20 @@ std::vector<char> answers_frame(caf::type_erased_tuple& msg) {
   return {};
 }
 
-/// The drain timer of a link: (atom::flush) arms it (one timer at a time),
-/// and when the timer fires the actor sends the link (atom::flush) from its
-/// worker, which drains the link there. CAF's clock thread must never run a
-/// link's drain itself: a drain re-arms the timer, and a push into the
-/// clock's bounded queue from the queue's only consumer blocks for good
-/// once the queue is full. Holds the link weakly: the link owns it.
+/// The drain timer of a link: (atom::flush) arms it, and when the timer
+/// fires the actor sends the link (atom::flush) from its worker, which
+/// drains the link there. The link arms it at most once at a time
+/// (`drain_scheduled_`). CAF's clock thread must never run a link's drain
+/// itself: a drain re-arms the timer, and a push into the clock's bounded
+/// queue from the queue's only consumer blocks for good once the queue is
+/// full. Holds the link weakly: the link owns it.
 caf::behavior drain_timer(caf::event_based_actor* self,
                           caf::weak_actor_ptr link) {
-  auto armed = std::make_shared<bool>(false);
   return {
-    [self, armed](atom::flush) {
-      if (*armed)
-        return;
-      *armed = true;
+    [self](atom::flush) {
       self->delayed_send(self, drain_interval, atom::tick_v);
     },
-    [armed, link](atom::tick) {
-      *armed = false;
+    [link](atom::tick) {
       if (auto strong = link.lock())
         caf::anon_send(caf::actor_cast<caf::actor>(strong), atom::flush_v);
     },
