@@ -612,6 +612,9 @@ void listener::accept_loop() {
         spdlog::warn("n={} direct links: {}; accepting again every {} ms",
                      self_.value, errno_text("accept"), accept_retry.count());
       failing = true;
+#ifdef EES_MUTANT_ACCEPT_GIVES_UP
+      return;
+#endif
       reap();
       stopped_.wait_for(guard, accept_retry, [this] { return stopping_; });
       continue;

@@ -119,7 +119,8 @@ if [ "${EES_SKIP_MUTANTS:-0}" != 1 ]; then
     stage "mutant $m is caught" mutant "$m"
   done
   for m in send_before_sync direct_calls_wait calls_overtake_subscribe \
-    no_keepalive no_drain retry_caf_calls no_redial_backoff; do
+    no_keepalive no_drain retry_caf_calls no_redial_backoff \
+    accept_gives_up; do
     stage "mutant $m is caught" actor_mutant "$m"
   done
 fi

@@ -16,12 +16,18 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <fcntl.h>
 #include <fstream>
 #include <future>
 #include <netinet/in.h>
 #include <set>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -172,17 +178,105 @@ caf::behavior calls_server(caf::event_based_actor* self, caf::actor observer) {
   };
 }
 
-/// A TCP connection to 127.0.0.1:port whose reads give up after 10 s.
-int raw_connect(std::uint16_t port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
+/// Connects socket `fd` to 127.0.0.1:port and makes its reads give up
+/// after 10 s; allocates no descriptor.
+bool raw_connect(int fd, std::uint16_t port) {
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_port = htons(port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0)
+    return false;
   timeval tv{10, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  return true;
+}
+
+/// Lines of spdlog's default logger, from its construction to its
+/// destruction (it hooks itself into the logger and lowers the level to
+/// info meanwhile), that a test can wait for, bounded.
+class log_watch {
+public:
+  log_watch() : saved_level_(spdlog::default_logger()->level()) {
+    spdlog::default_logger()->sinks().push_back(sink_);
+    spdlog::set_level(spdlog::level::info);
+  }
+  ~log_watch() {
+    spdlog::default_logger()->sinks().pop_back();
+    spdlog::set_level(saved_level_);
+  }
+  log_watch(const log_watch&) = delete;
+  log_watch& operator=(const log_watch&) = delete;
+
+  /// Whether a line containing `text` was logged, waiting up to `bound`.
+  bool wait_for(const std::string& text, std::chrono::milliseconds bound) {
+    return sink_->wait_for(text, bound);
+  }
+
+private:
+  class sink : public spdlog::sinks::base_sink<std::mutex> {
+  public:
+    bool wait_for(const std::string& text, std::chrono::milliseconds bound) {
+      std::unique_lock<std::mutex> guard{lines_mtx_};
+      return logged_.wait_for(guard, bound, [&] {
+        return std::any_of(lines_.begin(), lines_.end(), [&](auto& line) {
+          return line.find(text) != std::string::npos;
+        });
+      });
+    }
+
+  protected:
+    void sink_it_(const spdlog::details::log_msg& msg) override {
+      {
+        std::lock_guard<std::mutex> guard{lines_mtx_};
+        lines_.emplace_back(msg.payload.data(), msg.payload.size());
+      }
+      logged_.notify_all();
+    }
+    void flush_() override {}
+
+  private:
+    std::mutex lines_mtx_;
+    std::condition_variable logged_;
+    std::vector<std::string> lines_;
+  };
+
+  spdlog::level::level_enum saved_level_;
+  std::shared_ptr<sink> sink_ = std::make_shared<sink>();
+};
+
+/// Holds this process's descriptors to those open now (RLIMIT_NOFILE's soft
+/// limit at the lowest free descriptor) until destroyed: the next socket,
+/// open or accept fails with EMFILE.
+class descriptors_exhausted {
+public:
+  descriptors_exhausted() {
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved_) == 0);
+    int lowest_free = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(lowest_free >= 0);
+    ::close(lowest_free);
+    auto limit = saved_;
+    limit.rlim_cur = static_cast<rlim_t>(lowest_free);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &limit) == 0);
+    int probe = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(probe < 0);
+    REQUIRE(errno == EMFILE);
+  }
+  ~descriptors_exhausted() {
+    ::setrlimit(RLIMIT_NOFILE, &saved_);
+  }
+  descriptors_exhausted(const descriptors_exhausted&) = delete;
+  descriptors_exhausted& operator=(const descriptors_exhausted&) = delete;
+
+private:
+  rlimit saved_{};
+};
+
+/// A TCP connection to 127.0.0.1:port whose reads give up after 10 s.
+int raw_connect(std::uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  REQUIRE(raw_connect(fd, port));
   return fd;
 }
 
@@ -406,6 +500,42 @@ TEST_CASE_FIXTURE(link_fixture,
     CHECK(closed_after(port, {hello, frame, {3, 0, 0, 0, 'a', 'b', 'c'}}));
     CHECK(count_waiting<std::vector<envelope>>(server) == 1);
   }
+}
+
+TEST_CASE_FIXTURE(link_fixture,
+                  "direct link listener: an accept that fails for want of "
+                  "descriptors is retried, and the connection that waited "
+                  "is served once descriptors are free again") {
+  log_watch log;
+  // Sockets are made first: while descriptors are exhausted, none can be.
+  std::vector<int> fds;
+  for (int i = 0; i < 2; ++i) {
+    fds.push_back(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    REQUIRE(fds.back() >= 0);
+  }
+  {
+    descriptors_exhausted exhausted;
+    // The first connection may still get the descriptor that an accept
+    // blocked since before took (Linux reserves it first); the accept after
+    // it fails.
+    REQUIRE(raw_connect(fds[0], listener->port()));
+    REQUIRE(log.wait_for("accepting again every", 10s));
+    // The kernel completes this one; it waits for an accept.
+    REQUIRE(raw_connect(fds[1], listener->port()));
+  }
+  REQUIRE(log.wait_for("direct links: accepting again", 10s));
+  for (int fd : fds) {
+    raw_send(fd, direct::encode_hello(node_id{1}));
+    raw_send(fd, direct::encode_frame(sample_batch()));
+  }
+  int got = 0;
+  for (int i = 0; i < 2; ++i)
+    server->receive(
+      [&](std::vector<envelope>& b) { got += b == sample_batch() ? 1 : 0; },
+      caf::after(10s) >> [] {});
+  CHECK(got == 2);
+  for (int fd : fds)
+    ::close(fd);
 }
 
 TEST_CASE_FIXTURE(link_fixture,
