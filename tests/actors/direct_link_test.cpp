@@ -245,6 +245,13 @@ private:
   std::shared_ptr<sink> sink_ = std::make_shared<sink>();
 };
 
+/// Whether this is a sanitized build (EES_SANITIZE: ASan and UBSan together).
+#ifdef __SANITIZE_ADDRESS__
+constexpr bool sanitized = true;
+#else
+constexpr bool sanitized = false;
+#endif
+
 /// Holds this process's descriptors to those open now (RLIMIT_NOFILE's soft
 /// limit at the lowest free descriptor) until destroyed: the next socket,
 /// open or accept fails with EMFILE.
@@ -505,7 +512,10 @@ TEST_CASE_FIXTURE(link_fixture,
 TEST_CASE_FIXTURE(link_fixture,
                   "direct link listener: an accept that fails for want of "
                   "descriptors is retried, and the connection that waited "
-                  "is served once descriptors are free again") {
+                  "is served once descriptors are free again"
+                    // UBSan's vptr check opens a pipe to probe memory: without
+                    // a free descriptor, every check it makes fails.
+                    * doctest::skip(sanitized)) {
   log_watch log;
   // Sockets are made first: while descriptors are exhausted, none can be.
   std::vector<int> fds;
