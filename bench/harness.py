@@ -66,6 +66,8 @@ FILL_CONCURRENCY = 256   # W6 fill
 PROBE_OP_TIMEOUT_MS = 200  # W5: a write waits at most this long, then is retried
 PROBE_GAP_MS = 20        # W5: gaps between acks shorter than this are not reported
 LEADER_WAIT_S = 30       # bounded wait for a leader / for all members up
+CATCH_UP_WAIT_S = 120    # ... for all members up after a saturated run (a
+                         # follower that fell behind replays what it missed)
 STOP_GRACE_S = 5         # SIGTERM, then SIGKILL after this
 
 
@@ -275,9 +277,11 @@ class Cluster:
                 return m
         return None
 
-    def wait_ready(self, want_up=3):
-        """Bounded poll until a leader is known and `want_up` members answer."""
-        deadline = time.time() + self.start_timeout_s
+    def wait_ready(self, want_up=3, timeout_s=None):
+        """Bounded poll (`timeout_s`, default start_timeout_s) until a leader
+        is known and `want_up` members answer."""
+        timeout_s = timeout_s or self.start_timeout_s
+        deadline = time.time() + timeout_s
         last = None
         while time.time() < deadline:
             for m in self.members:
@@ -291,7 +295,7 @@ class Cluster:
                 last = {"error": str(e)}
             time.sleep(0.3)
         raise HarnessError(f"{self.name}: no leader with {want_up} members up within "
-                           f"{self.start_timeout_s}s (last: {last})")
+                           f"{timeout_s}s (last: {last})")
 
 
 class EtcdCluster(Cluster):
@@ -432,6 +436,9 @@ class Runner:
     def __init__(self, cluster, prof):
         self.c, self.p = cluster, prof
         self.runs = []
+        # What run_all found besides the runs (RSS, failover trials), kept
+        # as it goes: a system that fails part-way still reports it.
+        self.extra = {}
         self.sampler = Sampler(cluster.pids)
 
     def measured(self, label, workload, **opts):
@@ -459,7 +466,7 @@ class Runner:
 
     def run_all(self):
         p, c = self.p, self.c
-        summary = {}
+        summary = self.extra
         self.sampler.start()
         try:
             c.wait_ready()
@@ -483,23 +490,26 @@ class Runner:
             self.measured("W3 lock c=1", "lock", concurrency=1, **common)
             for n in p["w4_clients"]:
                 self.measured(f"W4 contended n={n}", "contended", concurrency=n, clients=n, **common)
-            summary.update(self.failover())
+            self.failover(summary)
         finally:
             self.sampler.stop_ev.set()
         return summary
 
-    def failover(self):
+    def failover(self, out):
         """W5: leader changes in a saturated run without faults, then kill -9
-        of the leader under a concurrency-1 write probe, restart, repeat."""
+        of the leader under a concurrency-1 write probe, restart, repeat.
+        Results go to `out` as they come."""
         p, c = self.p, self.c
         before = c.wait_ready()
         self.measured("W5 saturated", "put", concurrency=256, duration_s=p["saturated_s"],
                       warmup_s=0, keys=KEYS)
-        after = c.wait_ready()
-        out = {"saturated_s": p["saturated_s"],
-               "leader_changes": int(after["term"]) - int(before["term"]),
-               "leader_before": before["leader"], "leader_after": after["leader"]}
-        trials = []
+        # The term needs a leader only; a follower may still be catching up.
+        after = c.wait_ready(want_up=2)
+        out.update({"saturated_s": p["saturated_s"],
+                    "leader_changes": int(after["term"]) - int(before["term"]),
+                    "leader_before": before["leader"], "leader_after": after["leader"]})
+        c.wait_ready(timeout_s=CATCH_UP_WAIT_S)
+        trials = out["failover_trials"] = []
         for i in range(p["failover_trials"]):
             st = c.wait_ready()
             victim = c.member_by_endpoint(st["leader"])
@@ -532,8 +542,6 @@ class Runner:
                 f"next ack after {ms} ms")
             if i + 1 < p["failover_trials"]:
                 c.start_member(victim)  # same data dir and port; the next trial waits for it
-        out["failover_trials"] = trials
-        return out
 
     def _probe(self, err_path):
         try:
@@ -648,7 +656,9 @@ def fmt(v):
 
 def write_markdown(path, results):
     systems = [s for s in results["systems"]]
-    ok = [s for s in systems if results["systems"][s]["status"] == "ok"]
+    # Systems with figures: those that ran through, and those that failed
+    # part-way (what they measured until then).
+    ok = [s for s in systems if "summary" in results["systems"][s]]
     ref = "etcd" if "etcd" in ok else None
     others = [s for s in ok if s != ref] if ref else []
     lines = [f"# Benchmark results ({results['mode']})", ""]
@@ -668,7 +678,8 @@ def write_markdown(path, results):
     for s in systems:
         st = results["systems"][s]
         if st["status"] != "ok":
-            lines.append(f"- {s}: **{st['status']}** — {st.get('reason', '')}")
+            partial = " (its column holds what it measured before)" if s in ok else ""
+            lines.append(f"- {s}: **{st['status']}**{partial} — {st.get('reason', '')}")
     lines.append("")
     if ok:
         keys = []
@@ -752,7 +763,7 @@ def write_plot(path, results):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    ok = [s for s, v in results["systems"].items() if v["status"] == "ok"]
+    ok = [s for s, v in results["systems"].items() if "summary" in v]
     fig, ax = plt.subplots(2, 3, figsize=(16, 9))
     fig.suptitle(f"ees-cluster benchmark ({results['mode']}): 3 members on 127.0.0.1, fsync on")
 
@@ -871,7 +882,10 @@ def main():
             except HarnessError as e:
                 failed = True
                 log(f"{name}: FAILED: {e}")
-                results["systems"][name] = {"status": "failed", "reason": str(e), "runs": runner.runs}
+                # What it measured before it failed is reported as well.
+                results["systems"][name] = {"status": "failed", "reason": str(e), "runs": runner.runs,
+                                            "extra": runner.extra,
+                                            "summary": summarize(runner.runs, runner.extra)}
             finally:
                 cl.stop()
                 st = results["systems"].setdefault(
@@ -889,7 +903,7 @@ def main():
     with open(os.path.join(args.out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     write_markdown(os.path.join(args.out, "results.md"), results)
-    png = any(v["status"] == "ok" for v in results["systems"].values()) and \
+    png = any("summary" in v for v in results["systems"].values()) and \
         plot_file(os.path.join(args.out, "results.json"), os.path.join(args.out, "results.png"))
     log(f"wrote {args.out}/results.md, results.json" + (", results.png" if png else "")
         + f" in {results['elapsed_s']:.0f}s")

@@ -10,9 +10,14 @@
 //   actor (anon_send), which writes them back from its worker; a reader
 //   thread on this side hands the answer to the first actor. Two thread
 //   hand-offs per direction instead of three.
+// - raw: no actors at all: a thread writes 8 bytes and blocks in recv() for
+//   the echo, which a thread in the other process blocked in recv() writes
+//   back. One thread wake-up per direction: the floor of any transport
+//   between two processes on this machine.
 //
 // The echo side runs in a child process (fork); it is stopped by its PID.
-// Prints one JSON line: p50/p99 in microseconds per mode and their ratio.
+// Prints one JSON line: p50/p99 in microseconds per mode, and the ratio of
+// direct to basp.
 #include "apps/node_common.hpp"
 
 #include <caf/all.hpp>
@@ -66,6 +71,22 @@ void no_delay(int fd) {
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/// A TCP connection to 127.0.0.1:port with TCP_NODELAY; -1 on failure.
+int connect_loopback(std::uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    if (fd >= 0)
+      close(fd);
+    return -1;
+  }
+  no_delay(fd);
+  return fd;
+}
+
 bool write_value(int fd, std::uint64_t x) {
   return ::send(fd, &x, sizeof x, MSG_NOSIGNAL) == sizeof x;
 }
@@ -92,11 +113,21 @@ std::thread reader(int fd, caf::actor to) {
   auto basp_port = sys.middleman().publish(echo, 0, "127.0.0.1");
   std::uint16_t direct_port = 0;
   int ls = listen_loopback(direct_port);
-  if (!basp_port || ls < 0)
+  std::uint16_t raw_port = 0;
+  int raw_ls = listen_loopback(raw_port);
+  if (!basp_port || ls < 0 || raw_ls < 0)
     _exit(2);
-  std::uint16_t ports[2] = {*basp_port, direct_port};
+  std::uint16_t ports[3] = {*basp_port, direct_port, raw_port};
   if (write(ports_out, ports, sizeof ports) != sizeof ports)
     _exit(2);
+  std::thread raw_echo{[raw_ls] {
+    int fd = accept(raw_ls, nullptr, nullptr);
+    no_delay(fd);
+    std::uint64_t x = 0;
+    while (recv(fd, &x, sizeof x, MSG_WAITALL) == sizeof x)
+      write_value(fd, x);
+  }};
+  raw_echo.detach(); // Ends with the process.
   int fd = accept(ls, nullptr, nullptr);
   no_delay(fd);
   auto direct_echo = sys.spawn([fd](caf::event_based_actor*) -> caf::behavior {
@@ -154,7 +185,7 @@ int main() {
   pid_t child = fork();
   if (child == 0)
     serve(pipe_fds[1]);
-  std::uint16_t ports[2];
+  std::uint16_t ports[3];
   if (read(pipe_fds[0], ports, sizeof ports) != sizeof ports) {
     kill(child, SIGKILL);
     waitpid(child, nullptr, 0);
@@ -177,17 +208,13 @@ int main() {
           self->send(self, x);
         });
       }));
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(ports[1]);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    int fd = connect_loopback(ports[1]);
+    int raw_fd = connect_loopback(ports[2]);
+    if (fd < 0 || raw_fd < 0) {
       kill(child, SIGKILL);
       waitpid(child, nullptr, 0);
       return 1;
     }
-    no_delay(fd);
     // The reader hands answers to the driver, so it starts with the first
     // round (no answer can come before it).
     std::thread r;
@@ -197,15 +224,35 @@ int main() {
           r = reader(fd, caf::actor_cast<caf::actor>(self));
         write_value(fd, i);
       }));
+    // Before the direct connection closes: its end ends the child.
+    std::vector<double> raw_rtts;
+    for (int i = 0; i < rounds; ++i) {
+      auto t0 = steady::now();
+      std::uint64_t x = static_cast<std::uint64_t>(i);
+      if (!write_value(raw_fd, x)
+          || recv(raw_fd, &x, sizeof x, MSG_WAITALL) != sizeof x)
+        break;
+      raw_rtts.push_back(
+        std::chrono::duration<double, std::micro>(steady::now() - t0).count());
+    }
+    close(raw_fd);
     shutdown(fd, SHUT_RDWR);
     r.join();
     close(fd);
+    if (raw_rtts.size() != static_cast<std::size_t>(rounds)) {
+      kill(child, SIGKILL);
+      waitpid(child, nullptr, 0);
+      return 1;
+    }
+    auto raw = summarize(raw_rtts);
     out = {{"rounds", rounds},
            {"basp_rtt_p50_us", basp.p50},
            {"basp_rtt_p99_us", basp.p99},
            {"direct_rtt_p50_us", direct.p50},
            {"direct_rtt_p99_us", direct.p99},
-           {"direct_over_basp_p50", direct.p50 / basp.p50}};
+           {"direct_over_basp_p50", direct.p50 / basp.p50},
+           {"raw_rtt_p50_us", raw.p50},
+           {"raw_rtt_p99_us", raw.p99}};
   }
   kill(child, SIGKILL);
   waitpid(child, nullptr, 0);
