@@ -204,8 +204,10 @@ public:
       return;
     }
     auto frame = frame_(content);
-    if (frame.empty()) {
-      // Not for this link, or too big for a frame: BASP carries it.
+    // Not for this link, too big for a frame, or bigger than the backlog
+    // may grow (a snapshot for a follower, tens of MB, would break the
+    // link it was written on): BASP carries it.
+    if (frame.empty() || (fallback_ && frame.size() > max_backlog)) {
       if (fallback_) {
         fallback_->enqueue(std::move(what), host);
         return;

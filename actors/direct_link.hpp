@@ -64,7 +64,8 @@ inline constexpr std::size_t hello_size = 14;
 inline constexpr std::uint32_t max_payload = 64u << 20;
 /// Bytes a link may hold back when the peer reads too slowly (stopped,
 /// partitioned): beyond them it breaks, and the transport falls back to
-/// BASP, which queues without bound as before.
+/// BASP, which queues without bound as before. A link with a fallback
+/// hands it every frame bigger than this (a snapshot for a follower).
 inline constexpr std::size_t max_backlog = 8u << 20;
 /// How often a link with a backlog tries to send it when nothing else is
 /// sent, and how long it may make no progress before it breaks.

@@ -21,6 +21,7 @@ EesCluster) + an entry in SYSTEMS.
 """
 
 import argparse
+import gzip
 import json
 import os
 import platform
@@ -264,10 +265,21 @@ class Cluster:
         os.makedirs(m.data_dir, exist_ok=True)
         m.proc = PROCS.start(self.member_cmd(m), os.path.join(self.workdir, f"member-{m.idx}.log"))
 
-    def stop(self):
+    def stop(self, logs_to=None):
+        """Stops every member by PID; copies the members' logs (gzip) to
+        `logs_to` (a leader change or a failure can be read afterwards) and
+        removes the temp dir unless BENCH_KEEP=1."""
         for m in self.members:
             if m.proc:
                 PROCS.stop(m.proc.pid)
+        if self.workdir and logs_to:
+            os.makedirs(logs_to, exist_ok=True)
+            for m in self.members:
+                src = os.path.join(self.workdir, f"member-{m.idx}.log")
+                if os.path.exists(src):
+                    with open(src, "rb") as f, \
+                            gzip.open(os.path.join(logs_to, f"member-{m.idx}.log.gz"), "wb") as g:
+                        shutil.copyfileobj(f, g)
         if self.workdir and os.environ.get("BENCH_KEEP") != "1":
             shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -887,7 +899,7 @@ def main():
                                             "extra": runner.extra,
                                             "summary": summarize(runner.runs, runner.extra)}
             finally:
-                cl.stop()
+                cl.stop(logs_to=os.path.join(args.out, "logs", name))
                 st = results["systems"].setdefault(
                     name, {"status": "interrupted", "reason": "stopped by a signal", "runs": runner.runs})
                 st["elapsed_s"] = round(time.time() - t0, 1)

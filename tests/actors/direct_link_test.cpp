@@ -477,6 +477,32 @@ TEST_CASE_FIXTURE(link_fixture,
 }
 
 TEST_CASE_FIXTURE(link_fixture,
+                  "direct link: a batch bigger than max_backlog (a snapshot "
+                  "for a follower) goes to BASP, and the link stays up for "
+                  "the batches after it") {
+  auto dialed = direct::dial(sys, node_id{1}, "127.0.0.1", listener->port(),
+                             1000ms, caf::actor_cast<caf::actor>(fallback));
+  REQUIRE(dialed);
+  watcher->monitor(*dialed);
+  auto link = caf::actor_cast<peer_actor>(*dialed);
+  auto big = sample_batch();
+  big[0].msg.entries[0].data = std::string(direct::max_backlog + 1, 's');
+  caf::anon_send(link, big);
+  bool via_basp = false;
+  fallback->receive([&](std::vector<envelope>& b) { via_basp = b == big; },
+                    caf::after(10s) >> [] {});
+  CHECK(via_basp);
+  auto small = sample_batch();
+  caf::anon_send(link, small);
+  bool got = false;
+  server->receive([&](std::vector<envelope>& b) { got = b == small; },
+                  caf::after(10s) >> [] {});
+  CHECK(got);
+  CHECK(server->mailbox().empty());
+  CHECK(watcher->mailbox().empty()); // No down_msg: the link is up.
+}
+
+TEST_CASE_FIXTURE(link_fixture,
                   "direct link listener: a bad hello, no hello, an oversize "
                   "or a malformed frame closes the connection and delivers "
                   "nothing of it") {
@@ -741,6 +767,33 @@ TEST_CASE_FIXTURE(calls_fixture,
   CHECK(res.attempts == 2);
 }
 
+TEST_CASE("direct link: a peer that reads nothing breaks the link as soon as "
+          "more than max_backlog waits, without waiting out the stall limit") {
+  real_system rs;
+  caf::scoped_actor fallback{rs.sys};
+  caf::scoped_actor watcher{rs.sys};
+  std::uint16_t port = 0;
+  int lfd = raw_listener(port);
+  auto dialed = direct::dial(rs.sys, node_id{1}, "127.0.0.1", port, 1000ms,
+                             caf::actor_cast<caf::actor>(fallback));
+  REQUIRE(dialed);
+  int fd = raw_accept(lfd); // Never read.
+  REQUIRE(fd >= 0);
+  watcher->monitor(*dialed);
+  auto link = caf::actor_cast<peer_actor>(*dialed);
+  auto batch = sample_batch();
+  batch[0].msg.entries[0].data = std::string(1u << 20, 'b');
+  // Twice what the socket buffers and the backlog hold.
+  for (std::size_t i = 0; i < 2 * (direct::max_backlog >> 20) + 16; ++i)
+    caf::anon_send(link, batch);
+  bool down = false;
+  watcher->receive([&](caf::down_msg&) { down = true; },
+                   caf::after(direct::drain_stall_limit / 2) >> [] {});
+  CHECK(down);
+  ::close(fd);
+  ::close(lfd);
+}
+
 TEST_CASE("client link: a frame the socket did not take at once is sent in "
           "full, though nothing is sent after it") {
   real_system rs;
@@ -765,7 +818,8 @@ TEST_CASE("client link: a frame the socket did not take at once is sent in "
     in >> lo >> def >> wmem_max;
   }
   auto size
-    = std::min<std::size_t>(wmem_max + (4u << 20), direct::max_payload - 1024);
+    = std::min<std::size_t>(wmem_max + (4u << 20), direct::max_backlog - 1024);
+  REQUIRE(size > wmem_max + (64u << 10));
   std::vector<client_call> calls{
     client_call{1, group_id{1}, false, 0, std::string(size, 'x')}};
   auto frame = direct::encode_frame(calls);
