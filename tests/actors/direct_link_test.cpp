@@ -104,6 +104,15 @@ struct link_fixture : real_system {
     REQUIRE(listener->port() != 0);
   }
 
+  /// A peer link of node 1 to the listener, watched.
+  peer_actor dial_peer() {
+    auto dialed = direct::dial(sys, node_id{1}, "127.0.0.1", listener->port(),
+                               1000ms, caf::actor_cast<caf::actor>(fallback));
+    REQUIRE(dialed);
+    watcher->monitor(*dialed);
+    return caf::actor_cast<peer_actor>(*dialed);
+  }
+
   /// A client link to the listener, answering to `client`, watched.
   std::shared_ptr<direct::client_link> dial_client(caf::scoped_actor& client,
                                                    std::uint64_t tag) {
@@ -427,11 +436,7 @@ TEST_CASE_FIXTURE(link_fixture,
                   "direct link: batches reach the peer's server, other "
                   "messages go to the fallback, and a link whose peer went "
                   "away terminates") {
-  auto dialed = direct::dial(sys, node_id{1}, "127.0.0.1", listener->port(),
-                             1000ms, caf::actor_cast<caf::actor>(fallback));
-  REQUIRE(dialed);
-  auto link = caf::actor_cast<peer_actor>(*dialed);
-  watcher->monitor(*dialed);
+  auto link = dial_peer();
 
   auto batch = sample_batch();
   for (int round = 0; round < 3; ++round) {
@@ -480,13 +485,9 @@ TEST_CASE_FIXTURE(link_fixture,
                   "direct link: a batch bigger than max_backlog (a snapshot "
                   "for a follower) goes to BASP, and the link stays up for "
                   "the batches after it") {
-  auto dialed = direct::dial(sys, node_id{1}, "127.0.0.1", listener->port(),
-                             1000ms, caf::actor_cast<caf::actor>(fallback));
-  REQUIRE(dialed);
-  watcher->monitor(*dialed);
-  auto link = caf::actor_cast<peer_actor>(*dialed);
+  auto link = dial_peer();
   auto big = sample_batch();
-  big[0].msg.entries[0].data = std::string(direct::max_backlog + 1, 's');
+  big[0].snapshot_data.assign(direct::max_backlog + 1, 's');
   caf::anon_send(link, big);
   bool via_basp = false;
   fallback->receive([&](std::vector<envelope>& b) { via_basp = b == big; },
