@@ -719,9 +719,12 @@ struct calls_fixture {
   }
 
   /// Submits calls until one arrives over the direct link (the first ones
-  /// may go over CAF while the link is being dialed); `prefix` names them.
+  /// go over CAF while the link is being dialed, which a loaded machine may
+  /// take a while to do, and a failed dial is retried after a second),
+  /// for at most 10 s; `prefix` names them.
   bool until_direct(const std::string& prefix) {
-    for (int i = 0; i < 200; ++i) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    for (int i = 0; std::chrono::steady_clock::now() < deadline; ++i) {
       auto payload = prefix + std::to_string(i);
       auto res = client->submit(group_id{1}, payload);
       REQUIRE_MESSAGE(res.ok, res.error);
