@@ -478,7 +478,7 @@ class Runner:
 
     def run_all(self):
         p, c = self.p, self.c
-        summary = self.extra
+        summary = self.extra  # Filled as it goes (see __init__).
         self.sampler.start()
         try:
             c.wait_ready()
@@ -502,16 +502,16 @@ class Runner:
             self.measured("W3 lock c=1", "lock", concurrency=1, **common)
             for n in p["w4_clients"]:
                 self.measured(f"W4 contended n={n}", "contended", concurrency=n, clients=n, **common)
-            self.failover(summary)
+            self.failover()
         finally:
             self.sampler.stop_ev.set()
         return summary
 
-    def failover(self, out):
+    def failover(self):
         """W5: leader changes in a saturated run without faults, then kill -9
         of the leader under a concurrency-1 write probe, restart, repeat.
-        Results go to `out` as they come."""
-        p, c = self.p, self.c
+        Results go to self.extra as they come."""
+        p, c, out = self.p, self.c, self.extra
         before = c.wait_ready()
         self.measured("W5 saturated", "put", concurrency=256, duration_s=p["saturated_s"],
                       warmup_s=0, keys=KEYS)

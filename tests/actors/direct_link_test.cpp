@@ -771,14 +771,24 @@ TEST_CASE_FIXTURE(calls_fixture,
   CHECK(res.attempts == 2);
 }
 
-TEST_CASE("direct link: a peer that reads nothing breaks the link as soon as "
-          "more than max_backlog waits, without waiting out the stall limit") {
-  real_system rs;
-  caf::scoped_actor fallback{rs.sys};
-  caf::scoped_actor watcher{rs.sys};
+/// A listening socket of the test's own (`raw_listener`) for a link to
+/// dial, and a scoped actor for the link's fallback.
+struct raw_peer_fixture : real_system {
+  caf::scoped_actor fallback{sys};
   std::uint16_t port = 0;
   int lfd = raw_listener(port);
-  auto dialed = direct::dial(rs.sys, node_id{1}, "127.0.0.1", port, 1000ms,
+
+  ~raw_peer_fixture() {
+    ::close(lfd);
+  }
+};
+
+TEST_CASE_FIXTURE(raw_peer_fixture,
+                  "direct link: a peer that reads nothing breaks the link as "
+                  "soon as more than max_backlog waits, without waiting out "
+                  "the stall limit") {
+  caf::scoped_actor watcher{sys};
+  auto dialed = direct::dial(sys, node_id{1}, "127.0.0.1", port, 1000ms,
                              caf::actor_cast<caf::actor>(fallback));
   REQUIRE(dialed);
   int fd = raw_accept(lfd); // Never read.
@@ -795,18 +805,14 @@ TEST_CASE("direct link: a peer that reads nothing breaks the link as soon as "
                    caf::after(direct::drain_stall_limit / 2) >> [] {});
   CHECK(down);
   ::close(fd);
-  ::close(lfd);
 }
 
-TEST_CASE("client link: a frame the socket did not take at once is sent in "
-          "full, though nothing is sent after it") {
-  real_system rs;
-  caf::scoped_actor client{rs.sys};
-  caf::scoped_actor fallback{rs.sys};
-  std::uint16_t port = 0;
-  int lfd = raw_listener(port);
+TEST_CASE_FIXTURE(raw_peer_fixture,
+                  "client link: a frame the socket did not take at once is "
+                  "sent in full, though nothing is sent after it") {
+  caf::scoped_actor client{sys};
   auto dialed = direct::client_link::dial(
-    rs.sys, 5, "127.0.0.1", port, 1000ms, caf::actor_cast<caf::actor>(fallback),
+    sys, 5, "127.0.0.1", port, 1000ms, caf::actor_cast<caf::actor>(fallback),
     caf::actor_cast<client_sink_actor>(client));
   REQUIRE(dialed);
   int fd = raw_accept(lfd);
@@ -836,7 +842,6 @@ TEST_CASE("client link: a frame the socket did not take at once is sent in "
   CHECK(got.size() == frame.size());
   CHECK(got == frame);
   ::close(fd);
-  ::close(lfd);
 }
 
 TEST_CASE_FIXTURE(calls_fixture,
