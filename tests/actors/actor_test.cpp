@@ -14,8 +14,6 @@
 #include "tests/support/faulty_env.hpp"
 
 #include <caf/all.hpp>
-#include <spdlog/sinks/ringbuffer_sink.h>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdlib>
@@ -704,14 +702,8 @@ bool is(const caf::error& err, cluster_errc code) {
 TEST_CASE_FIXTURE(fixture, "fail-stop (DESIGN.md §3): after a failed fsync "
                            "the replica stops for good, the error is "
                            "reported and nothing is retried") {
-  // Error log lines are captured to show the failure is reported.
-  auto captured = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(128);
-  spdlog::default_logger()->sinks().push_back(captured);
-  struct unhook {
-    ~unhook() {
-      spdlog::default_logger()->sinks().pop_back();
-    }
-  } unhook_on_exit;
+  // Log lines are captured to show the failure is reported.
+  test::log_watch captured;
   faulty_disks = true;
   tapped = true;
   start_group(g1);
@@ -741,9 +733,7 @@ TEST_CASE_FIXTURE(fixture, "fail-stop (DESIGN.md §3): after a failed fsync "
                 describe(doomed.error()));
   CHECK(disk.injected > 0);
   // 2. The error is reported: logged at error level as a fail-stop.
-  std::string errors;
-  for (auto& line : captured->last_formatted())
-    errors += line;
+  auto errors = captured.text();
   CHECK_MESSAGE(contains(errors, "persist failed"), errors);
   CHECK_MESSAGE(contains(errors, "fail-stop"), errors);
   // 3. The server stays up and reports both groups failed on this node.

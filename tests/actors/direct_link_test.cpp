@@ -6,6 +6,7 @@
 #include "actors/direct_link.hpp"
 #include "actors/type_ids.hpp"
 #include "ees/cluster/client.hpp"
+#include "tests/actors/support.hpp"
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -16,12 +17,10 @@
 #include <caf/send.hpp>
 #include <caf/system_messages.hpp>
 
-#include <spdlog/sinks/base_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <fcntl.h>
 #include <fstream>
 #include <future>
@@ -34,6 +33,7 @@
 using namespace ees;
 using namespace ees::actors;
 using namespace std::chrono_literals;
+using ees::test::log_watch;
 
 namespace {
 
@@ -200,59 +200,6 @@ bool raw_connect(int fd, std::uint16_t port) {
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
   return true;
 }
-
-/// Lines of spdlog's default logger, from its construction to its
-/// destruction (it hooks itself into the logger and lowers the level to
-/// info meanwhile), that a test can wait for, bounded.
-class log_watch {
-public:
-  log_watch() : saved_level_(spdlog::default_logger()->level()) {
-    spdlog::default_logger()->sinks().push_back(sink_);
-    spdlog::set_level(spdlog::level::info);
-  }
-  ~log_watch() {
-    spdlog::default_logger()->sinks().pop_back();
-    spdlog::set_level(saved_level_);
-  }
-  log_watch(const log_watch&) = delete;
-  log_watch& operator=(const log_watch&) = delete;
-
-  /// Whether a line containing `text` was logged, waiting up to `bound`.
-  bool wait_for(const std::string& text, std::chrono::milliseconds bound) {
-    return sink_->wait_for(text, bound);
-  }
-
-private:
-  class sink : public spdlog::sinks::base_sink<std::mutex> {
-  public:
-    bool wait_for(const std::string& text, std::chrono::milliseconds bound) {
-      std::unique_lock<std::mutex> guard{lines_mtx_};
-      return logged_.wait_for(guard, bound, [&] {
-        return std::any_of(lines_.begin(), lines_.end(), [&](auto& line) {
-          return line.find(text) != std::string::npos;
-        });
-      });
-    }
-
-  protected:
-    void sink_it_(const spdlog::details::log_msg& msg) override {
-      {
-        std::lock_guard<std::mutex> guard{lines_mtx_};
-        lines_.emplace_back(msg.payload.data(), msg.payload.size());
-      }
-      logged_.notify_all();
-    }
-    void flush_() override {}
-
-  private:
-    std::mutex lines_mtx_;
-    std::condition_variable logged_;
-    std::vector<std::string> lines_;
-  };
-
-  spdlog::level::level_enum saved_level_;
-  std::shared_ptr<sink> sink_ = std::make_shared<sink>();
-};
 
 /// Whether this is a sanitized build (EES_SANITIZE: ASan and UBSan together).
 #ifdef __SANITIZE_ADDRESS__
